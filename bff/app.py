@@ -1,0 +1,136 @@
+"""Litestar application factory of the backend-for-frontend."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
+
+from bff.controllers.channel_api import ChannelApiController
+from bff.controllers.dev_session import DevSessionController
+from bff.controllers.participant_api import ParticipantApiController
+from bff.controllers.participant_pages import ParticipantPagesController
+from bff.dependencies import provide_db
+from panel_core.completions import CompletionDelivery
+from panel_core.db.session import create_engine, create_session_factory
+from panel_core.engine.rest import CamundaRestClient
+from panel_core.settings import Settings, get_settings
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DEMO_CHANNEL_TOKEN = "demo-channel-token"  # noqa: S105 - only ever used in demo mode
+
+
+@get("/health", include_in_schema=False)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _html_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    wants_html = not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+    if not wants_html:
+        body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+        if exc.extra:
+            body["extra"] = exc.extra
+        return Response(body, status_code=exc.status_code, media_type=MediaType.JSON)
+    return Template(
+        "error.html.j2",
+        context={"status_code": exc.status_code, "detail": exc.detail},
+        status_code=exc.status_code,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    redis = Redis.from_url(settings.redis_url)
+    db = create_engine(settings.database_url)
+    sessions = create_session_factory(db)
+    engine_client = CamundaRestClient(
+        settings.camunda_rest_url, settings.camunda_request_timeout_seconds
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await engine_client.aclose()
+            await redis.aclose()
+            await db.dispose()
+
+    secret = settings.session_secret or secrets.token_urlsafe(32)
+    cookie_prefix = "__Host-" if settings.secure_cookies else ""
+    session_config = ServerSideSessionConfig(
+        key=f"{cookie_prefix}panel-session",
+        max_age=settings.session_max_age_seconds,
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        store="sessions",
+    )
+    csrf_config = CSRFConfig(
+        secret=secret,
+        cookie_name=f"{cookie_prefix}csrftoken",
+        cookie_secure=settings.secure_cookies,
+        cookie_samesite="strict",
+        # The channels' API authenticates with a bearer token and carries no cookies.
+        exclude=["/api/channel"],
+    )
+    controllers: list[Any] = [
+        health,
+        ParticipantApiController,
+        ParticipantPagesController,
+        ChannelApiController,
+    ]
+    if settings.demo_mode:
+        controllers.append(DevSessionController)
+
+    state = State(
+        {
+            "settings": settings,
+            "sessions": sessions,
+            "engine": engine_client,
+            "delivery": CompletionDelivery(
+                sessions,
+                engine_client,
+                retry_initial_seconds=settings.completion_retry_initial_seconds,
+                retry_max_seconds=settings.completion_retry_max_seconds,
+            ),
+            "channel_api_token": settings.channel_api_token
+            or (DEMO_CHANNEL_TOKEN if settings.demo_mode else ""),
+        }
+    )
+    return Litestar(
+        route_handlers=controllers,
+        dependencies={"db": Provide(provide_db)},
+        state=state,
+        stores={"sessions": RedisStore(redis, namespace="panel-sessions")},
+        middleware=[session_config.middleware],
+        csrf_config=csrf_config,
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        exception_handlers={HTTPException: _html_error},
+        openapi_config=OpenAPIConfig(title="Customer Panel API", version="0.1.0"),
+        lifespan=[lifespan],
+    )
+
+
+def app_factory() -> Litestar:
+    """Entry point for ``uvicorn --factory bff.app:app_factory``."""
+    return create_app()

@@ -1,0 +1,86 @@
+"""JSON API of the participant panel; every route is scoped to the session's participant."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.dependencies import ParticipantContext, provide_participant
+from bff.schemas import CompletionIn, CompletionOut, TaskDetailOut, TaskOut
+from bff.services.task_completion import complete_participant_task
+from panel_core.db.models import PanelTask
+from panel_core.tasks import get_participant_task, list_participant_tasks
+
+NOT_FOUND = "Not found"
+
+
+def to_out(task: PanelTask) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        name=task.name,
+        element_id=task.element_id,
+        state=task.state.value,
+        form_id=task.form_id,
+        due_date=task.due_date,
+        priority=task.priority,
+        created_at=task.created_at,
+    )
+
+
+class ParticipantApiController(Controller):
+    path = "/api/participant"
+    tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/tasks")
+    async def list_tasks(
+        self, db: NamedDependency[AsyncSession], participant: NamedDependency[ParticipantContext]
+    ) -> list[TaskOut]:
+        tasks = await list_participant_tasks(db, participant.case_id, participant.participant_id)
+        return [to_out(task) for task in tasks]
+
+    @get("/tasks/{task_id:uuid}")
+    async def get_task(
+        self,
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+    ) -> TaskDetailOut:
+        task = await get_participant_task(
+            db, participant.case_id, participant.participant_id, task_id
+        )
+        if task is None:
+            raise NotFoundException(NOT_FOUND)
+        out = to_out(task)
+        return TaskDetailOut(
+            **{f: getattr(out, f) for f in out.__struct_fields__}, form_schema=task.form_schema
+        )
+
+    @post("/tasks/{task_id:uuid}/completion", status_code=HTTP_202_ACCEPTED)
+    async def complete_task(
+        self,
+        request: Request[object, object, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+        data: JSONBody[CompletionIn],
+    ) -> CompletionOut:
+        outcome = await complete_participant_task(
+            request.app.state, db, participant, task_id, data.variables
+        )
+        if outcome.not_found:
+            raise NotFoundException(NOT_FOUND)
+        if outcome.errors:
+            raise ClientException(
+                detail="The answers are not valid.", extra={"errors": outcome.errors}
+            )
+        if outcome.not_open:
+            raise ClientException(detail="This task has already been submitted.", status_code=409)
+        return CompletionOut(task_id=task_id, state=outcome.state, delivered=outcome.delivered)

@@ -1,0 +1,97 @@
+"""Server-rendered pages of the participant panel; they work without JavaScript."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.dependencies import ParticipantContext, provide_participant
+from bff.services.task_completion import complete_participant_task
+from panel_core.db.models import TaskState
+from panel_core.forms import input_components
+from panel_core.tasks import get_participant_task, list_participant_tasks
+
+NOT_FOUND = "Not found"
+
+
+class ParticipantPagesController(Controller):
+    path = "/tasks"
+    include_in_schema = False
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/")
+    async def task_list(
+        self, db: NamedDependency[AsyncSession], participant: NamedDependency[ParticipantContext]
+    ) -> Template:
+        tasks = await list_participant_tasks(db, participant.case_id, participant.participant_id)
+        return Template(
+            "tasks.html.j2",
+            context={
+                "open_tasks": [t for t in tasks if t.state == TaskState.OPEN],
+                "submitted_tasks": [t for t in tasks if t.state == TaskState.SUBMITTED],
+                "done_tasks": [t for t in tasks if t.state == TaskState.COMPLETED],
+                "withdrawn_tasks": [t for t in tasks if t.state == TaskState.WITHDRAWN],
+            },
+        )
+
+    @get("/{task_id:uuid}")
+    async def task_form(
+        self,
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+    ) -> Template:
+        task = await get_participant_task(
+            db, participant.case_id, participant.participant_id, task_id
+        )
+        if task is None:
+            raise NotFoundException(NOT_FOUND)
+        return Template(
+            "task.html.j2",
+            context={
+                "task": task,
+                "fields": list(input_components(task.form_schema or {})),
+                "values": {},
+                "errors": {},
+            },
+        )
+
+    @post("/{task_id:uuid}")
+    async def submit_task(
+        self,
+        request: Request[object, object, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+        data: URLEncodedBody[dict[str, Any]],
+    ) -> Template | Redirect:
+        submitted = {k: v for k, v in data.items() if k != "_csrf_token"}
+        outcome = await complete_participant_task(
+            request.app.state, db, participant, task_id, submitted
+        )
+        if outcome.not_found:
+            raise NotFoundException(NOT_FOUND)
+        if outcome.errors:
+            task = await get_participant_task(
+                db, participant.case_id, participant.participant_id, task_id
+            )
+            assert task is not None
+            return Template(
+                "task.html.j2",
+                context={
+                    "task": task,
+                    "fields": list(input_components(task.form_schema or {})),
+                    "values": submitted,
+                    "errors": outcome.errors,
+                },
+                status_code=400,
+            )
+        return Redirect(path="/tasks/", status_code=303)

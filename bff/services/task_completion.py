@@ -1,0 +1,60 @@
+"""Completing a participant's task: validate, store, then try the engine once right away."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.datastructures import State
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.dependencies import ParticipantContext
+from panel_core.completions import TaskNotOpenError, submit
+from panel_core.db.models import SubmissionState, TaskState
+from panel_core.forms import read_submission
+from panel_core.tasks import get_participant_task
+
+
+@dataclass(slots=True)
+class CompletionResult:
+    not_found: bool = False
+    not_open: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+    state: str = ""
+    delivered: bool = False
+
+
+async def complete_participant_task(
+    state: State,
+    db: AsyncSession,
+    participant: ParticipantContext,
+    task_id: uuid.UUID,
+    submitted: Mapping[str, Any],
+) -> CompletionResult:
+    task = await get_participant_task(db, participant.case_id, participant.participant_id, task_id)
+    if task is None:
+        return CompletionResult(not_found=True)
+    if task.state != TaskState.OPEN:
+        return CompletionResult(not_open=True)
+    variables, errors = read_submission(task.form_schema or {}, submitted)
+    if errors:
+        return CompletionResult(errors=errors)
+    try:
+        submission = await submit(db, task, variables, submitted_by=str(participant.participant_id))
+    except TaskNotOpenError:
+        return CompletionResult(not_open=True)
+    # Committed before the engine is called: a failed call loses nothing.
+    try:
+        await db.commit()
+    except IntegrityError:
+        # A parallel request stored its submission first.
+        await db.rollback()
+        return CompletionResult(not_open=True)
+    delivered_state = await state.delivery.deliver(submission.id)
+    return CompletionResult(
+        state=TaskState.SUBMITTED.value,
+        delivered=delivered_state is SubmissionState.DELIVERED,
+    )

@@ -1,0 +1,130 @@
+"""Command line for the local services: ``python -m devtools --help``."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from devtools._process import ServiceError
+from devtools.camunda import (
+    CAMUNDA_VERSION,
+    EXPORTER_VERSION,
+    CamundaEngine,
+    ensure_distribution,
+    exporter_jar,
+    find_java_home,
+    java_major_version,
+)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same clean-shutdown path as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def _cmd_java_home(args: argparse.Namespace) -> int:
+    print(find_java_home())
+    return 0
+
+
+def _cmd_camunda_fetch(args: argparse.Namespace) -> int:
+    dist = ensure_distribution(args.cache_dir)
+    print(f"Camunda {CAMUNDA_VERSION}: {dist}")
+    print(f"Redis exporter {EXPORTER_VERSION}: {exporter_jar(args.cache_dir)}")
+    return 0
+
+
+def _cmd_camunda_run(args: argparse.Namespace) -> int:
+    own_tmp: Path | None = None
+    if args.data_dir is None:
+        own_tmp = Path(tempfile.mkdtemp(prefix="devtools-camunda-"))
+        data_dir: Path = own_tmp / "data"
+    else:
+        data_dir = args.data_dir
+    engine = CamundaEngine(
+        data_dir,
+        args.redis_url,
+        grpc_port=args.grpc_port,
+        rest_port=args.rest_port,
+        monitoring_port=args.monitoring_port,
+        cache_dir=args.cache_dir,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        java_home = find_java_home()
+        print(f"Starting Camunda {CAMUNDA_VERSION} (Java {java_major_version(java_home)})...")
+        print(f"  log:        {engine.log_path}", flush=True)
+        engine.java_home = java_home
+        engine.start(args.timeout)
+        print(f"  gRPC:       {engine.grpc_address}")
+        print(f"  REST:       {engine.rest_url}")
+        print(f"  monitoring: {engine.monitoring_url}")
+        print(f"  data dir:   {engine.data_dir}")
+        print(f"  exporter:   {args.redis_url}")
+        print(f"Started in {engine.startup_seconds:.1f} s; Ctrl-C to stop.", flush=True)
+        while engine.is_running:
+            time.sleep(0.5)
+        print(f"Camunda exited unexpectedly; see {engine.log_path}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Stopping Camunda...", flush=True)
+        return 0
+    finally:
+        # A second Ctrl-C must not abandon a half-stopped broker.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        engine.stop()
+        if own_tmp is not None:
+            shutil.rmtree(own_tmp, ignore_errors=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools", description="Run the real services used by tests and demos."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    java = commands.add_parser("java-home", help="print the JDK used to run Camunda")
+    java.set_defaults(handler=_cmd_java_home)
+
+    camunda = commands.add_parser("camunda", help="the Camunda 8 broker")
+    camunda.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: ~/.cache/customer-panel"
+    )
+    camunda_commands = camunda.add_subparsers(dest="camunda_command", required=True)
+
+    fetch = camunda_commands.add_parser("fetch", help="download and unpack the distribution")
+    fetch.set_defaults(handler=_cmd_camunda_fetch)
+
+    run = camunda_commands.add_parser("run", help="run a broker until Ctrl-C/SIGTERM")
+    run.add_argument("--redis-url", required=True, help="Redis for the exporter")
+    run.add_argument(
+        "--data-dir", type=Path, default=None, help="keep state here (default: a temp dir)"
+    )
+    run.add_argument("--grpc-port", type=int, default=None, help="default: a free port")
+    run.add_argument("--rest-port", type=int, default=None, help="default: a free port")
+    run.add_argument("--monitoring-port", type=int, default=None, help="default: a free port")
+    run.add_argument("--timeout", type=float, default=120.0, help="start-up timeout in seconds")
+    run.set_defaults(handler=_cmd_camunda_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

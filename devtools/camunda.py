@@ -1,0 +1,511 @@
+"""The real Camunda 8 (Zeebe) broker with the Redis exporter, without Docker.
+
+The official ``camunda-zeebe`` distribution comes from Maven Central (the only
+artefact source this project can rely on), is unpacked once into a per-user
+cache, and each :class:`CamundaEngine` runs ``bin/broker`` from there as a
+single-node broker with an embedded gateway on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from devtools._process import (
+    ServiceError,
+    file_size,
+    http_get,
+    log_tail,
+    spawn,
+    terminate_group,
+)
+from devtools.ports import LOOPBACK, free_ports
+
+__all__ = [
+    "CAMUNDA_VERSION",
+    "DEFAULT_EXPORTED_VALUE_TYPES",
+    "EXPORTER_VERSION",
+    "JAVA_MAX_VERSION",
+    "JAVA_MIN_VERSION",
+    "CamundaEngine",
+    "CamundaError",
+    "default_cache_dir",
+    "ensure_distribution",
+    "exporter_jar",
+    "find_java_home",
+    "java_major_version",
+]
+
+# 8.7+ distributions are not published to the Maven mirror this project uses.
+CAMUNDA_VERSION = "8.6.0"
+EXPORTER_VERSION = "1.1.0"
+
+# Camunda 8.6 needs Java 21; 25 is the newest release it has been run with here.
+JAVA_MIN_VERSION = 21
+JAVA_MAX_VERSION = 25
+
+DEFAULT_EXPORTED_VALUE_TYPES: tuple[str, ...] = (
+    "USER_TASK",
+    "FORM",
+    "PROCESS_INSTANCE",
+    "INCIDENT",
+)
+
+_CAMUNDA_ARTIFACT = f"io.camunda:camunda-zeebe:{CAMUNDA_VERSION}:tar.gz"
+_CAMUNDA_REPO_PATH = Path(
+    "io/camunda/camunda-zeebe", CAMUNDA_VERSION, f"camunda-zeebe-{CAMUNDA_VERSION}.tar.gz"
+)
+_DIST_DIR_NAME = f"camunda-zeebe-{CAMUNDA_VERSION}"
+
+_EXPORTER_ARTIFACT = (
+    f"io.zeebe.redis:zeebe-redis-exporter:{EXPORTER_VERSION}:jar:jar-with-dependencies"
+)
+_EXPORTER_JAR_NAME = f"zeebe-redis-exporter-{EXPORTER_VERSION}-jar-with-dependencies.jar"
+_EXPORTER_REPO_PATH = Path(
+    "io/zeebe/redis/zeebe-redis-exporter", EXPORTER_VERSION, _EXPORTER_JAR_NAME
+)
+
+# Inherited variables with these prefixes would reconfigure the broker behind
+# our back (Spring Boot binds all of them), so the child never sees them.
+_SCRUBBED_ENV_PREFIXES = ("ZEEBE_", "CAMUNDA_", "SPRING_", "SERVER_", "MANAGEMENT_")
+
+_JAVA_INSTALL_HINT = (
+    f"Camunda {CAMUNDA_VERSION} needs a Java {JAVA_MIN_VERSION}-{JAVA_MAX_VERSION} JDK. "
+    "Install one (e.g. `apt-get install openjdk-21-jdk-headless`, or Eclipse Temurin 21 "
+    "from https://adoptium.net) and point JAVA_HOME at it, or place it under /usr/lib/jvm/."
+)
+
+
+class CamundaError(ServiceError):
+    """The Camunda distribution or broker could not be prepared or started."""
+
+
+# -- Java ----------------------------------------------------------------------
+
+
+def java_major_version(java_home: Path) -> int | None:
+    """Major version reported by ``<java_home>/bin/java -version``, None if unusable."""
+    java = java_home / "bin" / "java"
+    if not java.is_file():
+        return None
+    try:
+        result = subprocess.run(
+            [str(java), "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # e.g. `openjdk version "25" 2025-09-16`, `"21.0.4"`, or legacy `"1.8.0_402"`.
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr + result.stdout)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    if major == 1 and match.group(2) is not None:
+        major = int(match.group(2))
+    return major
+
+
+def _java_supported(major: int | None) -> bool:
+    return major is not None and JAVA_MIN_VERSION <= major <= JAVA_MAX_VERSION
+
+
+def find_java_home() -> Path:
+    """A JDK that can run Camunda: ``$JAVA_HOME`` if suitable, else the newest in /usr/lib/jvm."""
+    rejected: list[str] = []
+    env_home = os.environ.get("JAVA_HOME")
+    if env_home:
+        major = java_major_version(Path(env_home))
+        if _java_supported(major):
+            return Path(env_home)
+        rejected.append(f"JAVA_HOME={env_home} (Java {major or 'unknown'})")
+
+    candidates: dict[Path, int] = {}
+    jvm_root = Path("/usr/lib/jvm")
+    if jvm_root.is_dir():
+        for home in sorted(jvm_root.iterdir()):
+            # Debian adds symlink aliases for the same JDK; probe each JDK once.
+            real = home.resolve()
+            if real in candidates or not (real / "bin" / "java").is_file():
+                continue
+            major = java_major_version(real)
+            if _java_supported(major):
+                assert major is not None
+                candidates[real] = major
+            else:
+                rejected.append(f"{real} (Java {major or 'unknown'})")
+    if candidates:
+        return max(candidates, key=lambda home: (candidates[home], str(home)))
+    found = "; ".join(rejected) or "none"
+    raise CamundaError(f"no suitable JDK found (checked: {found}). {_JAVA_INSTALL_HINT}")
+
+
+# -- distribution ----------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/customer-panel``, or ``~/.cache/customer-panel``."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "customer-panel"
+
+
+def _maven_repo() -> Path:
+    return Path.home() / ".m2" / "repository"
+
+
+@contextlib.contextmanager
+def _cache_lock(cache_dir: Path) -> Iterator[None]:
+    # Parallel test workers would otherwise download and unpack 300 MB twice.
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _maven_artifact(artifact: str, repo_path: Path) -> Path:
+    """Path of ``artifact`` in the local Maven repo, fetching it with mvn if missing."""
+    repo = _maven_repo()
+    path = repo / repo_path
+    if path.is_file():
+        return path
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise CamundaError(
+            f"{path} is missing and `mvn` is not on PATH to fetch {artifact}; "
+            "install Maven (e.g. `apt-get install maven`)"
+        )
+    result = subprocess.run(
+        [
+            mvn, "-B", "-q", "dependency:get",
+            f"-Dartifact={artifact}",
+            "-Dtransitive=false",
+            # Pin the local repo so the file lands where we look for it, even
+            # if a settings.xml moves the default elsewhere.
+            f"-Dmaven.repo.local={repo}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if result.returncode != 0 or not path.is_file():
+        output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
+        raise CamundaError(f"mvn could not fetch {artifact} (exit {result.returncode}):\n{output}")
+    return path
+
+
+def _distribution_complete(dist: Path) -> bool:
+    return (dist / "bin" / "broker").is_file() and (dist / "lib").is_dir()
+
+
+def _unpack(tarball: Path, cache_dir: Path, target: Path) -> None:
+    # Unpack beside the target and rename at the end: a crash or Ctrl-C mid-way
+    # leaves only a stray staging dir, never a half-filled distribution.
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_dir))
+    try:
+        with tarfile.open(tarball) as archive:
+            archive.extractall(staging, filter="data")
+        unpacked = staging / _DIST_DIR_NAME
+        if not _distribution_complete(unpacked):
+            raise CamundaError(f"{tarball} does not contain {_DIST_DIR_NAME}/bin/broker")
+        unpacked.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+
+
+def ensure_distribution(cache_dir: Path | None = None) -> Path:
+    """The unpacked Camunda distribution dir, fetching and unpacking it on first use.
+
+    Also places the Redis exporter jar in ``<cache>/exporters/``.
+    """
+    cache = (cache_dir or default_cache_dir()).absolute()
+    target = cache / _DIST_DIR_NAME
+    jar = cache / "exporters" / _EXPORTER_JAR_NAME
+    if _distribution_complete(target) and jar.is_file():
+        return target
+    with _cache_lock(cache):
+        if not _distribution_complete(target):
+            if target.exists():
+                raise CamundaError(f"{target} exists but is not a complete distribution; delete it")
+            _unpack(_maven_artifact(_CAMUNDA_ARTIFACT, _CAMUNDA_REPO_PATH), cache, target)
+        if not jar.is_file():
+            _copy_atomically(_maven_artifact(_EXPORTER_ARTIFACT, _EXPORTER_REPO_PATH), jar)
+    return target
+
+
+def exporter_jar(cache_dir: Path | None = None) -> Path:
+    """Path of the Redis exporter jar in the cache (fetched on first use)."""
+    cache = (cache_dir or default_cache_dir()).absolute()
+    ensure_distribution(cache)
+    return cache / "exporters" / _EXPORTER_JAR_NAME
+
+
+# -- engine ----------------------------------------------------------------------
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR so that TIME_WAIT leftovers of our own previous run
+        # (restart) do not count; only a live listener makes the bind fail.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return True
+    return False
+
+
+class CamundaEngine:
+    """A single-node Camunda 8 broker with embedded gateway (gRPC + REST).
+
+    All five ports (gRPC gateway, REST, monitoring, command API, internal
+    API) are free loopback ports unless given, chosen once in the constructor
+    so that :meth:`restart` comes back on the same addresses. With a
+    ``redis_url`` the Redis exporter is enabled and writes JSON events of
+    ``exported_value_types`` to Redis streams ``zeebe:<VALUE_TYPE>``.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        redis_url: str | None = None,
+        *,
+        grpc_port: int | None = None,
+        rest_port: int | None = None,
+        monitoring_port: int | None = None,
+        command_port: int | None = None,
+        internal_port: int | None = None,
+        log_path: Path | None = None,
+        cache_dir: Path | None = None,
+        java_home: Path | None = None,
+        exported_value_types: Sequence[str] = DEFAULT_EXPORTED_VALUE_TYPES,
+        redis_max_ttl_seconds: int = 24 * 3600,
+        redis_delete_after_acknowledge: bool = True,
+        max_heap: str = "768m",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.data_dir: Path = data_dir.absolute()
+        self.redis_url: str | None = redis_url
+        picked = iter(
+            free_ports(
+                [grpc_port, rest_port, monitoring_port, command_port, internal_port].count(None)
+            )
+        )
+        self.grpc_port: int = grpc_port if grpc_port is not None else next(picked)
+        self.rest_port: int = rest_port if rest_port is not None else next(picked)
+        self.monitoring_port: int = monitoring_port if monitoring_port is not None else next(picked)
+        self.command_port: int = command_port if command_port is not None else next(picked)
+        self.internal_port: int = internal_port if internal_port is not None else next(picked)
+        self.log_path: Path = (log_path or self.data_dir.parent / "camunda.log").absolute()
+        self.cache_dir: Path | None = cache_dir
+        self.java_home: Path | None = java_home
+        self.exported_value_types: tuple[str, ...] = tuple(exported_value_types)
+        self.redis_max_ttl_seconds = redis_max_ttl_seconds
+        self.redis_delete_after_acknowledge = redis_delete_after_acknowledge
+        self.max_heap = max_heap
+        self.extra_env: dict[str, str] = dict(extra_env or {})
+        self.startup_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    # -- addresses -----------------------------------------------------------
+
+    @property
+    def grpc_address(self) -> str:
+        """gRPC gateway as ``host:port`` (what Zeebe clients call the gateway address)."""
+        return f"{LOOPBACK}:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.rest_port}"
+
+    @property
+    def monitoring_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.monitoring_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the broker and wait until it is ready and its partition has a healthy leader."""
+        if self.is_running:
+            return
+        dist = ensure_distribution(self.cache_dir)
+        java_home = self.java_home or find_java_home()
+        busy = [port for port in self._ports() if _port_in_use(port)]
+        if busy:
+            raise CamundaError(f"ports already in use on {LOOPBACK}: {busy}")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_offset = file_size(self.log_path)
+        env = self._environment(java_home)
+
+        started = time.monotonic()
+        self._proc = spawn(
+            [str(dist / "bin" / "broker")], log_path=self.log_path, env=env, cwd=self.data_dir
+        )
+        atexit.register(self.stop)
+        try:
+            self._wait_ready(self._proc, started + timeout, timeout)
+        except BaseException:
+            # Covers Ctrl-C too: a broker we gave up on must not outlive us.
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], deadline: float, timeout: float) -> None:
+        while not self._ready():
+            if proc.poll() is not None:
+                raise CamundaError(
+                    f"Camunda broker exited with code {proc.returncode} during start-up; "
+                    f"last lines of {self.log_path}:\n{self._log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise CamundaError(
+                    f"Camunda broker not ready after {timeout:.0f}s; "
+                    f"last lines of {self.log_path}:\n{self._log_tail()}"
+                )
+            time.sleep(0.25)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the broker's process group; SIGKILL it after ``timeout``."""
+        if self._proc is not None:
+            terminate_group(self._proc, timeout)
+            self._proc = None
+        # Only now: if termination is interrupted, the exit hook still runs.
+        atexit.unregister(self.stop)
+
+    def restart(self, timeout: float = 120.0) -> None:
+        """Stop and start again on the same data dir and ports."""
+        self.stop()
+        self.start(timeout)
+
+    def topology(self) -> dict[str, Any]:
+        """The gateway's ``GET /v2/topology`` document."""
+        status, body = http_get(f"{self.rest_url}/v2/topology")
+        if status != 200:
+            raise CamundaError(f"GET /v2/topology returned {status}: {body[:200]!r}")
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    # -- internals -----------------------------------------------------------
+
+    def _ports(self) -> list[int]:
+        return [
+            self.grpc_port,
+            self.rest_port,
+            self.monitoring_port,
+            self.command_port,
+            self.internal_port,
+        ]
+
+    def _environment(self, java_home: Path) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(_SCRUBBED_ENV_PREFIXES) and key != "JAVA_OPTS"
+        }
+        java_opts = [f"-Xmx{self.max_heap}", "--enable-native-access=ALL-UNNAMED"]
+        major = java_major_version(java_home)
+        if major is not None and major >= 24:
+            # Netty's off-heap allocator uses sun.misc.Unsafe; silence JDK 24+'s warnings.
+            java_opts.append("--sun-misc-unsafe-memory-access=allow")
+        loopback_only = {
+            "ZEEBE_BROKER_NETWORK_HOST": LOOPBACK,
+            "ZEEBE_BROKER_GATEWAY_NETWORK_HOST": LOOPBACK,
+            "SERVER_ADDRESS": LOOPBACK,
+            "MANAGEMENT_SERVER_ADDRESS": LOOPBACK,
+        }
+        env.update(
+            JAVA_HOME=str(java_home),
+            JAVA_OPTS=" ".join(java_opts),
+            ZEEBE_BROKER_DATA_DIRECTORY=str(self.data_dir),
+            # Segments are preallocated; the 128MB default wastes disk per test broker.
+            ZEEBE_BROKER_DATA_LOGSEGMENTSIZE="32MB",
+            ZEEBE_BROKER_GATEWAY_NETWORK_PORT=str(self.grpc_port),
+            ZEEBE_BROKER_NETWORK_COMMANDAPI_PORT=str(self.command_port),
+            ZEEBE_BROKER_NETWORK_INTERNALAPI_PORT=str(self.internal_port),
+            SERVER_PORT=str(self.rest_port),
+            MANAGEMENT_SERVER_PORT=str(self.monitoring_port),
+            ZEEBE_BROKER_THREADS_CPUTHREADCOUNT="1",
+            ZEEBE_BROKER_THREADS_IOTHREADCOUNT="1",
+            **loopback_only,
+        )
+        if self.redis_url is not None:
+            env.update(
+                ZEEBE_BROKER_EXPORTERS_REDIS_CLASSNAME="io.zeebe.redis.exporter.RedisExporter",
+                ZEEBE_BROKER_EXPORTERS_REDIS_JARPATH=str(exporter_jar(self.cache_dir)),
+                ZEEBE_REDIS_REMOTE_ADDRESS=self.redis_url,
+                ZEEBE_REDIS_FORMAT="json",
+                ZEEBE_REDIS_ENABLED_VALUE_TYPES=",".join(self.exported_value_types),
+                ZEEBE_REDIS_ENABLED_RECORD_TYPES="EVENT",
+                ZEEBE_REDIS_MAX_TIME_TO_LIVE_IN_SECONDS=str(self.redis_max_ttl_seconds),
+                ZEEBE_REDIS_DELETE_AFTER_ACKNOWLEDGE=str(
+                    self.redis_delete_after_acknowledge
+                ).lower(),
+            )
+        env.update(self.extra_env)
+        return env
+
+    def _ready(self) -> bool:
+        try:
+            status, _ = http_get(f"{self.monitoring_url}/actuator/health/readiness", timeout=2)
+            if status != 200:
+                return False
+            topology = self.topology()
+        except (OSError, CamundaError, ValueError):
+            return False
+        # Only trust a topology that lists *our* broker (by command port), in
+        # case some other process answers on a port we thought was free.
+        ours = [b for b in topology.get("brokers", []) if b.get("port") == self.command_port]
+        healthy_leaders = {
+            p.get("partitionId")
+            for broker in ours
+            for p in broker.get("partitions", [])
+            if p.get("role") == "leader" and p.get("health") == "healthy"
+        }
+        expected = int(topology.get("partitionsCount") or 1)
+        return len(healthy_leaders) >= expected
+
+    def _log_tail(self) -> str:
+        return log_tail(self.log_path, self._log_offset)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

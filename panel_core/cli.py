@@ -1,0 +1,90 @@
+"""``customer-panel`` command: migrate the database, deploy the models, open a case."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from panel_core import constants as c
+from panel_core.cases import CaseValidationError, start_case
+from panel_core.db.session import create_engine, create_session_factory
+from panel_core.engine.rest import CamundaRestClient, EngineRejectedError, EngineUnavailableError
+from panel_core.settings import Settings, get_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BPMN_DIR = REPO_ROOT / "bpmn"
+
+
+def model_files(bpmn_dir: Path = BPMN_DIR) -> list[Path]:
+    """Every BPMN model and Camunda Form of the project, deployed together."""
+    return sorted(bpmn_dir.glob("*.bpmn")) + sorted((bpmn_dir / "forms").glob("*.form"))
+
+
+def migrate(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+async def deploy(settings: Settings) -> dict[str, object]:
+    async with CamundaRestClient(settings.camunda_rest_url) as engine:
+        return await engine.deploy(model_files())
+
+
+async def open_case(settings: Settings, co_borrowers: int, channel: str) -> int:
+    db = create_engine(settings.database_url)
+    roles = [c.ROLE_PRIMARY_BORROWER] + [c.ROLE_CO_BORROWER] * co_borrowers
+    try:
+        async with CamundaRestClient(settings.camunda_rest_url) as engine:
+            started = await start_case(
+                create_session_factory(db),
+                engine,
+                case_type=c.CASE_TYPE_CREDIT,
+                roles=roles,
+                channel=channel,
+                case_number_prefix=settings.case_number_prefix,
+            )
+    except CaseValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (EngineUnavailableError, EngineRejectedError) as exc:
+        print(
+            f"error: the engine did not start the case ({exc}); nothing was saved.", file=sys.stderr
+        )
+        return 1
+    finally:
+        await db.dispose()
+    print(f"case number: {started.case_number}")
+    print(f"process instance: {started.process_instance_key}")
+    for participant_id, role in started.participants:
+        print(f"participant {role}: {participant_id}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="customer-panel", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("deploy", help="deploy the BPMN models and forms to the engine")
+    start = commands.add_parser("start-case", help="open a credit application case")
+    start.add_argument("--co-borrowers", type=int, default=1, help="number of co-borrowers")
+    start.add_argument("--channel", default="cli", help="channel the case comes from")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "migrate":
+        migrate(settings.database_url)
+        return 0
+    if args.command == "deploy":
+        result = asyncio.run(deploy(settings))
+        print(f"deployed: {result.get('deploymentKey')}")
+        return 0
+    return asyncio.run(open_case(settings, args.co_borrowers, args.channel))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

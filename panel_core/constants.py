@@ -1,0 +1,68 @@
+"""Identifiers shared by the BPMN models, forms, workers, BFF and tests.
+
+Every string a process designer types into Camunda Modeler that Python code relies on lives
+here, and the modelling guide (docs/modelling-guide.md) lists the same names.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Case types and the BPMN process ids that implement them.
+CASE_TYPE_CREDIT: Final = "credit-application"
+PROCESS_ID_CREDIT: Final = "credit-application"
+
+# Process variables. They carry ids, roles and decisions only, never personal data.
+VAR_CASE_ID: Final = "caseId"
+VAR_CASE_NUMBER: Final = "caseNumber"
+VAR_PARTICIPANTS: Final = "participants"
+VAR_PARTICIPANT: Final = "participant"
+VAR_DECISION: Final = "decision"
+
+# Keys of one entry of the participants list (and of the multi-instance element variable).
+KEY_PARTICIPANT_ID: Final = "participantId"
+KEY_ROLE: Final = "role"
+
+# Participant roles.
+ROLE_PRIMARY_BORROWER: Final = "primary-borrower"
+ROLE_CO_BORROWER: Final = "co-borrower"
+
+# Values of the analyst's decision.
+DECISION_APPROVED: Final = "approved"
+DECISION_REJECTED: Final = "rejected"
+
+# Job types of service tasks handled by the workers.
+JOB_SET_CASE_STATUS: Final = "customer-panel.case.set-status"
+# Task header of JOB_SET_CASE_STATUS: the business status the case enters.
+HEADER_STATUS: Final = "status"
+
+# Business statuses of a case.
+STATUS_COLLECTING: Final = "collecting"
+STATUS_IN_REVIEW: Final = "in-review"
+STATUS_APPROVED: Final = "approved"
+STATUS_REJECTED: Final = "rejected"
+CASE_STATUSES: Final = (STATUS_COLLECTING, STATUS_IN_REVIEW, STATUS_APPROVED, STATUS_REJECTED)
+
+# Staff candidate groups.
+GROUP_CREDIT_ANALYSTS: Final = "credit-analysts"
+
+# Camunda Form ids (the "id" of each .form file under bpmn/forms).
+FORM_CONSENTS: Final = "credit-consents"
+FORM_INCOME: Final = "credit-income"
+FORM_QUESTIONNAIRE: Final = "credit-questionnaire"
+FORM_ANALYST_REVIEW: Final = "credit-analyst-review"
+
+# BPMN element ids the tests and docs refer to.
+ELEMENT_PARTICIPANT_WORK: Final = "participant-work"
+ELEMENT_TASK_CONSENTS: Final = "task-consents"
+ELEMENT_TASK_INCOME: Final = "task-income"
+ELEMENT_TASK_QUESTIONNAIRE: Final = "task-questionnaire"
+ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
+
+# Redis streams written by the Zeebe Redis exporter (stream prefix + ":" + value type).
+EXPORTER_STREAM_PREFIX: Final = "zeebe"
+STREAM_USER_TASK: Final = f"{EXPORTER_STREAM_PREFIX}:USER_TASK"
+STREAM_FORM: Final = f"{EXPORTER_STREAM_PREFIX}:FORM"
+STREAM_PROCESS: Final = f"{EXPORTER_STREAM_PREFIX}:PROCESS"
+# Value types the exporter must send (ZEEBE_REDIS_ENABLED_VALUE_TYPES).
+EXPORTED_VALUE_TYPES: Final = ("PROCESS", "FORM", "USER_TASK", "PROCESS_INSTANCE", "INCIDENT")

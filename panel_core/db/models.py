@@ -1,0 +1,176 @@
+"""Relational model of the panel: cases, their participants, panel tasks and submissions."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import Uuid
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: DateTime(timezone=True),
+        uuid.UUID: Uuid,
+    }
+
+
+class TaskState(enum.StrEnum):
+    OPEN = "open"
+    # The participant submitted; the completion is stored and on its way to the engine.
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    # The engine cancelled the task (the case moved on or was cancelled).
+    WITHDRAWN = "withdrawn"
+
+
+class SubmissionState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+
+
+class Case(Base):
+    __tablename__ = "case_file"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    case_type: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(64))
+    process_instance_key: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    participants: Mapped[list[Participant]] = relationship(
+        back_populates="case", order_by="Participant.ordinal"
+    )
+
+
+class Participant(Base):
+    __tablename__ = "participant"
+    __table_args__ = (UniqueConstraint("case_id", "ordinal"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    # Position among the case's participants: 0 is the primary borrower; it labels the
+    # participant to the others ("Co-borrower 1") without revealing who they are.
+    ordinal: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="participants")
+
+
+class FormDefinition(Base):
+    """A Camunda Form as deployed to the engine, keyed by the engine's form key."""
+
+    __tablename__ = "form_definition"
+
+    form_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    form_id: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    schema: Mapped[dict[str, Any]]
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessDefinition(Base):
+    """A deployed BPMN process version; the panel reads its element names from it."""
+
+    __tablename__ = "process_definition"
+
+    process_definition_key: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
+    bpmn_process_id: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    element_names: Mapped[dict[str, Any]]
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PanelTask(Base):
+    """One Camunda user task as the panel shows it; the form schema is pinned at creation."""
+
+    __tablename__ = "panel_task"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_task_key: Mapped[int] = mapped_column(BigInteger, unique=True)
+    process_instance_key: Mapped[int] = mapped_column(BigInteger, index=True)
+    element_instance_key: Mapped[int] = mapped_column(BigInteger)
+    bpmn_process_id: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    # The element's name in the BPMN model, as the participant reads it.
+    name: Mapped[str] = mapped_column(String(255))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    # Set when the assignee is a participant of the case; staff tasks have None.
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    assignee: Mapped[str | None] = mapped_column(String(255))
+    candidate_groups: Mapped[list[str]] = mapped_column(default=list)
+    form_id: Mapped[str | None] = mapped_column(String(255))
+    form_key: Mapped[int | None] = mapped_column(BigInteger)
+    form_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    due_date: Mapped[datetime | None]
+    follow_up_date: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    state: Mapped[TaskState] = mapped_column(
+        Enum(
+            TaskState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=TaskState.OPEN,
+        index=True,
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class TaskSubmission(Base):
+    """A completion as the participant submitted it, stored before the engine is called."""
+
+    __tablename__ = "task_submission"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    panel_task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="CASCADE"), unique=True
+    )
+    user_task_key: Mapped[int] = mapped_column(BigInteger)
+    variables: Mapped[dict[str, Any]]
+    submitted_by: Mapped[str] = mapped_column(String(255))
+    state: Mapped[SubmissionState] = mapped_column(
+        Enum(
+            SubmissionState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=SubmissionState.PENDING,
+        index=True,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,139 @@
+"""Client of the Camunda 8 REST API (``/v2``) of the cluster the panel works with.
+
+httpx rather than Camunda's generated Python SDK: the SDK follows the newest API (8.8+), while
+the panel must speak to the 8.6 cluster it is deployed with; the handful of calls we make are
+small, and with httpx we control timeouts and tell "try again later" apart from "rejected".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+
+class DeliveryOutcome(enum.Enum):
+    DELIVERED = "delivered"
+    # The engine answered and will never accept this command (bad request, task gone).
+    REJECTED = "rejected"
+    # The engine could not be reached or is busy; the same command may succeed later.
+    RETRY = "retry"
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    outcome: DeliveryOutcome
+    detail: str = ""
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine did not answer, or answered that it cannot take the request now."""
+
+
+class EngineRejectedError(RuntimeError):
+    """The engine refused the request for a reason that will not go away by retrying."""
+
+
+class ProcessInstance(msgspec.Struct, frozen=True, rename="camel"):
+    process_instance_key: int
+    process_definition_key: int
+    process_definition_id: str
+    process_definition_version: int
+
+
+# HTTP statuses on which the same command is worth sending again.
+_RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        return f"HTTP {response.status_code}: {body.get('detail') or body.get('title') or ''}"
+    return f"HTTP {response.status_code}"
+
+
+class CamundaRestClient:
+    def __init__(self, base_url: str, timeout_seconds: float = 10.0) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/v2", timeout=timeout_seconds
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> CamundaRestClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise EngineUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        detail = _problem_detail(response)
+        if response.status_code in _RETRYABLE:
+            raise EngineUnavailableError(detail)
+        raise EngineRejectedError(detail)
+
+    async def topology(self) -> dict[str, Any]:
+        response = await self._request("GET", "/topology")
+        self._raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def deploy(self, paths: Iterable[Path]) -> dict[str, Any]:
+        files = [("resources", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
+        response = await self._request("POST", "/deployments", files=files)
+        self._raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def create_process_instance(
+        self, process_id: str, variables: Mapping[str, Any]
+    ) -> ProcessInstance:
+        response = await self._request(
+            "POST",
+            "/process-instances",
+            json={"processDefinitionId": process_id, "variables": dict(variables)},
+        )
+        self._raise_for(response)
+        return msgspec.convert(response.json(), ProcessInstance, strict=False)
+
+    async def cancel_process_instance(self, process_instance_key: int) -> None:
+        response = await self._request(
+            "POST", f"/process-instances/{process_instance_key}/cancellation", json={}
+        )
+        self._raise_for(response)
+
+    async def complete_user_task(
+        self, user_task_key: int, variables: Mapping[str, Any]
+    ) -> Delivery:
+        """Complete a Camunda user task; never raises for engine or network trouble."""
+        try:
+            response = await self._request(
+                "POST",
+                f"/user-tasks/{user_task_key}/completion",
+                json={"variables": dict(variables)},
+            )
+        except EngineUnavailableError as exc:
+            return Delivery(DeliveryOutcome.RETRY, str(exc))
+        if response.is_success:
+            return Delivery(DeliveryOutcome.DELIVERED)
+        detail = _problem_detail(response)
+        if response.status_code in _RETRYABLE or response.status_code in {401, 403}:
+            # 401/403 mean the panel's credentials are wrong: an operator can fix that, and
+            # the participant's submission must survive until then.
+            return Delivery(DeliveryOutcome.RETRY, detail)
+        return Delivery(DeliveryOutcome.REJECTED, detail)

@@ -1,0 +1,87 @@
+"""Reading a participant's answers against the Camunda Form pinned to their task.
+
+Only the fields of the form reach the engine, each converted to the type its component
+declares; anything else in the request is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+INPUT_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "select", "radio"})
+
+
+def input_components(schema: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every input component of the form, groups flattened, in reading order."""
+    stack = list(reversed(schema.get("components", [])))
+    while stack:
+        component = stack.pop()
+        if component.get("type") in INPUT_TYPES and component.get("key"):
+            yield component
+        stack.extend(reversed(component.get("components", [])))
+
+
+def _options(component: Mapping[str, Any]) -> list[str]:
+    return [str(option.get("value")) for option in component.get("values", [])]
+
+
+def _convert(component: Mapping[str, Any], raw: Any) -> tuple[Any, str | None]:
+    kind = component["type"]
+    validate = component.get("validate", {})
+    label = component.get("label") or component["key"]
+    if kind == "checkbox":
+        checked = raw is True or (isinstance(raw, str) and raw.lower() in {"true", "on", "1"})
+        if validate.get("required") and not checked:
+            return checked, f"Select “{label}” to continue."
+        return checked, None
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        if validate.get("required"):
+            return (
+                None,
+                f"Enter “{label}”."
+                if kind != "radio" and kind != "select"
+                else f"Choose “{label}”.",
+            )
+        return None, None
+    if kind == "number":
+        try:
+            number = Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            return text, f"“{label}” must be a number."
+        if not number.is_finite():
+            return text, f"“{label}” must be a number."
+        if "min" in validate and number < Decimal(str(validate["min"])):
+            return text, f"“{label}” must be at least {validate['min']}."
+        if "max" in validate and number > Decimal(str(validate["max"])):
+            return text, f"“{label}” must be at most {validate['max']}."
+        return (int(number) if number == number.to_integral_value() else float(number)), None
+    if kind in {"select", "radio"}:
+        if text not in _options(component):
+            return text, f"Choose one of the options for “{label}”."
+        return text, None
+    if "maxLength" in validate and len(text) > int(validate["maxLength"]):
+        return text, f"“{label}” must be {validate['maxLength']} characters or fewer."
+    if "minLength" in validate and len(text) < int(validate["minLength"]):
+        return text, f"“{label}” must be at least {validate['minLength']} characters."
+    return text, None
+
+
+def read_submission(
+    schema: Mapping[str, Any], submitted: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Convert submitted values; returns (variables for the engine, errors by field key)."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for component in input_components(schema):
+        key = component["key"]
+        if component.get("readonly") or component.get("disabled"):
+            continue
+        value, error = _convert(component, submitted.get(key))
+        if error:
+            errors[key] = error
+        elif value is not None:
+            values[key] = value
+    return values, errors

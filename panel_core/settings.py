@@ -1,0 +1,65 @@
+"""Typed settings, read once from the environment (prefix ``PANEL_``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "PANEL_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting has a default that runs the local demo with no other service to set up."""
+
+    # SQLAlchemy async URL. SQLite is the zero-setup default of the demo only.
+    database_url: str = "sqlite+aiosqlite:///./customer-panel.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Zeebe gateway (gRPC) and the Orchestration Cluster REST API of the same cluster.
+    zeebe_address: str = "127.0.0.1:26500"
+    camunda_rest_url: str = "http://127.0.0.1:8080"
+    camunda_request_timeout_seconds: float = 10.0
+    # Demo mode enables the development sign-in and other conveniences that must never reach
+    # production.
+    demo_mode: bool = False
+    # Session cookies must be Secure; only a local http demo may switch that off.
+    secure_cookies: bool = True
+    session_secret: str = ""
+    session_max_age_seconds: int = 3600
+    # Workers.
+    worker_name: str = "customer-panel-worker"
+    worker_max_concurrency: int = 16
+    worker_stream_jobs: bool = True
+    exporter_consumer_group: str = "customer-panel"
+    # Delivery of stored task completions to the engine.
+    completion_retry_initial_seconds: float = 1.0
+    completion_retry_max_seconds: float = 60.0
+    completion_dispatch_interval_seconds: float = 1.0
+    case_number_prefix: str = "KR"
+    # Bearer token of the channels' API (branch, internet banking, call centre). Empty disables
+    # that API unless demo mode supplies the demo token.
+    channel_api_token: str = ""
+
+
+def _coerce(raw: str, kind: Any) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return msgspec.convert(raw, type=kind, strict=False)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``PANEL_*`` variables; unknown variables are ignored."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        key = ENV_PREFIX + field.name.upper()
+        if key in env:
+            values[field.name] = _coerce(env[key], field.type)
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,139 @@
+"""Real services for the integration tier: PostgreSQL, Redis and the Camunda 8 engine.
+
+One of each per test session. The engine is the official Camunda distribution from Maven
+Central; the workers run as a separate process exactly as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from devtools.camunda import CamundaEngine, ensure_distribution
+from devtools.postgres import PostgresServer
+from devtools.redis_server import RedisServer
+from panel_core import constants as c
+from panel_core.cli import migrate, model_files
+from panel_core.db.session import create_engine, create_session_factory
+from panel_core.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    postgres: PostgresServer
+    engine: CamundaEngine
+    settings: Settings
+    workers_log: Path
+
+
+def _settings(redis: RedisServer, postgres: PostgresServer, engine: CamundaEngine) -> Settings:
+    return Settings(
+        database_url=postgres.sqlalchemy_url,
+        redis_url=redis.url,
+        zeebe_address=engine.grpc_address,
+        camunda_rest_url=engine.rest_url,
+        demo_mode=True,
+        secure_cookies=False,
+        session_secret="test-session-secret-0123456789abcdef",
+        completion_retry_initial_seconds=0.5,
+        completion_retry_max_seconds=2.0,
+        completion_dispatch_interval_seconds=0.3,
+        camunda_request_timeout_seconds=5.0,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in settings.__struct_fields__:
+        env[f"PANEL_{name.upper()}"] = (
+            str(getattr(settings, name)).lower()
+            if isinstance(getattr(settings, name), bool)
+            else str(getattr(settings, name))
+        )
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("stack")
+    ensure_distribution()
+    with RedisServer() as redis, PostgresServer() as postgres:
+        engine = CamundaEngine(
+            data_dir=base / "camunda-data",
+            redis_url=redis.url,
+            exported_value_types=c.EXPORTED_VALUE_TYPES,
+            # Kept, so a test can replay every record the engine exported.
+            redis_delete_after_acknowledge=False,
+        )
+        engine.start()
+        print(f"\ncamunda {engine.grpc_address} started in {engine.startup_seconds:.1f}s")
+        try:
+            settings = _settings(redis, postgres, engine)
+            migrate(settings.database_url)
+            files = [
+                ("resources", (p.name, p.read_bytes(), "application/octet-stream"))
+                for p in model_files()
+            ]
+            response = httpx.post(f"{engine.rest_url}/v2/deployments", files=files, timeout=30)
+            response.raise_for_status()
+            log_path = base / "workers.log"
+            with log_path.open("wb") as log:
+                workers = subprocess.Popen(
+                    [sys.executable, "-m", "workers.main"],
+                    cwd=REPO_ROOT,
+                    env=settings_env(settings),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                time.sleep(0.5)
+                assert workers.poll() is None, log_path.read_text()
+                yield Stack(redis, postgres, engine, settings, log_path)
+            finally:
+                workers.terminate()
+                try:
+                    workers.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    workers.kill()
+        finally:
+            engine.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    return stack.settings
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sessions(stack: Stack) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    db = create_engine(stack.settings.database_url)
+    yield create_session_factory(db)
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(stack: Stack) -> Litestar:
+    from bff.app import create_app
+
+    return create_app(stack.settings)
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    # Engine tests share one engine; keep them after the fast tier so failures there show
+    # first and quickly.
+    items.sort(key=lambda item: item.get_closest_marker("engine") is not None)

@@ -1,0 +1,51 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from litestar.testing import AsyncTestClient
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 30.0, interval: float = 0.2
+) -> T:
+    """Poll until the probe returns something truthy; fail with what it last returned."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within}s; last value: {last!r}")
+
+
+async def engine_post(url: str, body: dict[str, Any]) -> httpx.Response:
+    """A call to the engine's REST API, as a task list or operator would make it."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(url, json=body)
+
+
+def csrf_headers(client: AsyncTestClient[Any]) -> dict[str, str]:
+    token = client.cookies.get("csrftoken")
+    assert token, "the CSRF cookie is set by any GET first"
+    return {"x-csrftoken": token}
+
+
+async def sign_in(client: AsyncTestClient[Any], participant_id: str) -> None:
+    """Open a participant session through the demo-mode sign-in form."""
+    page = await client.get("/dev/sign-in")
+    assert page.status_code == 200
+    response = await client.post(
+        "/dev/sign-in",
+        data={"participant": participant_id, "_csrf_token": client.cookies.get("csrftoken")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text

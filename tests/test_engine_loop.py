@@ -1,0 +1,375 @@
+"""The engine loop end to end: real Camunda engine, workers process, BFF, PostgreSQL, Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from panel_core import constants as c
+from panel_core.db.models import Case, PanelTask, SubmissionState, TaskState, TaskSubmission
+from tests.conftest import Stack
+from tests.helpers import csrf_headers, engine_post, eventually, sign_in
+from workers.engine_records import EngineRecordConsumer
+
+pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
+
+PARTICIPANT_ELEMENTS = {
+    c.ELEMENT_TASK_CONSENTS,
+    c.ELEMENT_TASK_INCOME,
+    c.ELEMENT_TASK_QUESTIONNAIRE,
+}
+VALID_ANSWERS: dict[str, dict[str, Any]] = {
+    c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
+    c.ELEMENT_TASK_INCOME: {
+        "employmentType": "employed",
+        "monthlyNetIncome": "8500",
+        "employerName": "Example Industries",
+    },
+    c.ELEMENT_TASK_QUESTIONNAIRE: {"maritalStatus": "married", "dependants": "2"},
+}
+
+ClientFactory = Callable[[], AbstractAsyncContextManager[AsyncTestClient[Any]]]
+
+
+@pytest.fixture
+def client_factory(stack: Stack) -> ClientFactory:
+    @asynccontextmanager
+    async def make() -> AsyncIterator[AsyncTestClient[Any]]:
+        # One app per client: each participant has their own cookies and the app's
+        # lifespan closes only its own connections.
+        async with AsyncTestClient(create_app(stack.settings)) as client:
+            yield client
+
+    return make
+
+
+async def open_case(client: AsyncTestClient[Any], co_borrowers: int) -> dict[str, Any]:
+    roles = [{"role": c.ROLE_PRIMARY_BORROWER}] + [{"role": c.ROLE_CO_BORROWER}] * co_borrowers
+    response = await client.post(
+        "/api/channel/cases",
+        json={"caseType": c.CASE_TYPE_CREDIT, "participants": roles, "channel": "branch"},
+        headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def open_tasks(client: AsyncTestClient[Any], count: int) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        response = await client.get("/api/participant/tasks")
+        assert response.status_code == 200, response.text
+        tasks = [t for t in response.json() if t["state"] == "open"]
+        return tasks if len(tasks) >= count else None
+
+    return await eventually(probe, within=60)
+
+
+async def case_tasks(sessions: async_sessionmaker[AsyncSession], case_id: str) -> list[PanelTask]:
+    async with sessions() as session:
+        result = await session.execute(
+            select(PanelTask).where(PanelTask.case_id == uuid.UUID(case_id))
+        )
+        return list(result.scalars())
+
+
+async def complete(client: AsyncTestClient[Any], task: dict[str, Any]) -> httpx.Response:
+    return await client.post(
+        f"/api/participant/tasks/{task['id']}/completion",
+        json={"variables": VALID_ANSWERS[task["elementId"]]},
+        headers=csrf_headers(client),
+    )
+
+
+async def process_ended(redis_url: str, process_instance_key: int) -> bool:
+    """Ask the engine's own record stream whether the process instance completed."""
+    redis = Redis.from_url(redis_url)
+    try:
+        entries = await redis.xrange("zeebe:PROCESS_INSTANCE")
+    finally:
+        await redis.aclose()
+    for _entry_id, fields in entries:
+        record = json.loads(next(iter(fields.values())))
+        value = record["value"]
+        if (
+            record["intent"] == "ELEMENT_COMPLETED"
+            and value["bpmnElementType"] == "PROCESS"
+            and value["processInstanceKey"] == process_instance_key
+        ):
+            return True
+    return False
+
+
+async def test_each_participant_sees_exactly_their_own_tasks(
+    client_factory: ClientFactory,
+) -> None:
+    async with client_factory() as channel:
+        case = await open_case(channel, co_borrowers=2)
+    assert [p["role"] for p in case["participants"]] == [
+        c.ROLE_PRIMARY_BORROWER,
+        c.ROLE_CO_BORROWER,
+        c.ROLE_CO_BORROWER,
+    ]
+
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for participant in case["participants"]:
+        async with client_factory() as client:
+            await sign_in(client, participant["participantId"])
+            tasks = await open_tasks(client, 3)
+            # Give a late, wrongly routed task the chance to show up before asserting.
+            tasks = await open_tasks(client, 3)
+            assert len(tasks) == 3
+            assert {t["elementId"] for t in tasks} == PARTICIPANT_ELEMENTS
+            assert {t["name"] for t in tasks} == {
+                "Give your consents",
+                "Provide income details",
+                "Answer the questionnaire",
+            }
+            seen[participant["participantId"]] = tasks
+
+    all_ids = [t["id"] for tasks in seen.values() for t in tasks]
+    assert len(all_ids) == len(set(all_ids)) == 9
+
+    # A participant cannot read or complete another participant's task: the answer is the
+    # same 404 as for a task that does not exist.
+    first, second = case["participants"][0], case["participants"][1]
+    foreign = seen[second["participantId"]][0]["id"]
+    async with client_factory() as client:
+        await sign_in(client, first["participantId"])
+        missing = await client.get(f"/api/participant/tasks/{uuid.uuid4()}")
+        other = await client.get(f"/api/participant/tasks/{foreign}")
+        assert other.status_code == missing.status_code == 404
+        assert other.content == missing.content
+        attempt = await client.post(
+            f"/api/participant/tasks/{foreign}/completion",
+            json={"variables": VALID_ANSWERS[c.ELEMENT_TASK_CONSENTS]},
+            headers=csrf_headers(client),
+        )
+        assert attempt.status_code == 404
+        page = await client.get(f"/tasks/{foreign}", headers={"accept": "text/html"})
+        assert page.status_code == 404
+    async with client_factory() as client:
+        await sign_in(client, second["participantId"])
+        still_open = await open_tasks(client, 3)
+        assert foreign in {t["id"] for t in still_open}
+
+
+async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
+    client_factory: ClientFactory,
+    stack: Stack,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with client_factory() as channel:
+        case = await open_case(channel, co_borrowers=1)
+
+    for participant in case["participants"]:
+        async with client_factory() as client:
+            await sign_in(client, participant["participantId"])
+            tasks = await open_tasks(client, 3)
+            income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+            # Invalid answers are refused with the reason per field, and nothing is stored.
+            refused = await client.post(
+                f"/api/participant/tasks/{income['id']}/completion",
+                json={"variables": {"employmentType": "astronaut", "monthlyNetIncome": "-1"}},
+                headers=csrf_headers(client),
+            )
+            assert refused.status_code == 400
+            assert set(refused.json()["extra"]["errors"]) == {"employmentType", "monthlyNetIncome"}
+            for task in tasks:
+                response = await complete(client, task)
+                assert response.status_code == 202, response.text
+                assert response.json()["delivered"] is True
+
+            async def all_done(client: AsyncTestClient[Any] = client) -> bool:
+                listed = (await client.get("/api/participant/tasks")).json()
+                return len(listed) == 3 and all(t["state"] == "completed" for t in listed)
+
+            await eventually(all_done, within=30)
+
+    async def analyst_task() -> PanelTask | None:
+        for task in await case_tasks(sessions, case["caseId"]):
+            if task.element_id == c.ELEMENT_TASK_ANALYST_REVIEW:
+                return task
+        return None
+
+    review = await eventually(analyst_task, within=60)
+    assert review.participant_id is None
+    assert review.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
+    assert review.form_id == c.FORM_ANALYST_REVIEW
+    async with sessions() as session:
+        status = await session.scalar(
+            select(Case.status).where(Case.id == uuid.UUID(case["caseId"]))
+        )
+    assert status == c.STATUS_IN_REVIEW
+
+    # The analyst completes the review as any Camunda task list would.
+    done = await engine_post(
+        f"{stack.settings.camunda_rest_url}/v2/user-tasks/{review.user_task_key}/completion",
+        {"variables": {c.VAR_DECISION: c.DECISION_APPROVED, "decisionReason": "Solvent."}},
+    )
+    assert done.status_code == 204, done.text
+
+    key = int(case["processInstanceKey"])
+
+    async def ended() -> bool:
+        return await process_ended(stack.settings.redis_url, key)
+
+    await eventually(ended, within=30)
+
+    async def approved() -> bool:
+        async with sessions() as session:
+            current = await session.scalar(
+                select(Case.status).where(Case.id == uuid.UUID(case["caseId"]))
+            )
+        return current == c.STATUS_APPROVED
+
+    await eventually(approved, within=30)
+    # The engine no longer knows the instance: cancelling it is refused as not found.
+    gone = await engine_post(
+        f"{stack.settings.camunda_rest_url}/v2/process-instances/{key}/cancellation",
+        {},
+    )
+    assert gone.status_code == 404
+
+
+async def test_a_record_delivered_twice_makes_one_panel_task(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession], client_factory: ClientFactory
+) -> None:
+    async with client_factory() as channel:
+        case = await open_case(channel, co_borrowers=0)
+    async with client_factory() as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        await open_tasks(client, 3)
+
+    async with sessions() as session:
+        before = await session.scalar(select(func.count()).select_from(PanelTask))
+
+    # A second consumer group reads every record the engine exported from the beginning:
+    # each user task's CREATED record reaches the panel a second time.
+    redis = Redis.from_url(stack.settings.redis_url)
+    try:
+        replay = EngineRecordConsumer(
+            redis, sessions, group=f"replay-{uuid.uuid4()}", consumer="replay", block_ms=100
+        )
+        await replay.ensure_groups()
+        while await replay.run_once():
+            pass
+        created = [
+            entry
+            for _id, entry in await redis.xrange(c.STREAM_USER_TASK)
+            if json.loads(next(iter(entry.values())))["intent"] == "CREATED"
+        ]
+    finally:
+        await redis.aclose()
+
+    async with sessions() as session:
+        after = await session.scalar(select(func.count()).select_from(PanelTask))
+        keys = (
+            await session.execute(
+                select(PanelTask.user_task_key, func.count()).group_by(PanelTask.user_task_key)
+            )
+        ).all()
+    assert created, "the engine exported CREATED records"
+    assert after == before
+    assert all(count == 1 for _key, count in keys)
+    assert len(keys) >= len({json.loads(next(iter(e.values())))["key"] for e in created})
+
+
+async def test_cancelling_the_process_withdraws_open_tasks(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession], client_factory: ClientFactory
+) -> None:
+    async with client_factory() as channel:
+        case = await open_case(channel, co_borrowers=1)
+    primary = case["participants"][0]["participantId"]
+    async with client_factory() as client:
+        await sign_in(client, primary)
+        await open_tasks(client, 3)
+
+    async def all_created() -> bool:
+        return len(await case_tasks(sessions, case["caseId"])) == 6
+
+    await eventually(all_created, within=60)
+    cancelled = await engine_post(
+        f"{stack.settings.camunda_rest_url}/v2/process-instances/"
+        f"{case['processInstanceKey']}/cancellation",
+        {},
+    )
+    assert cancelled.status_code == 204, cancelled.text
+
+    async def all_withdrawn() -> bool:
+        tasks = await case_tasks(sessions, case["caseId"])
+        return len(tasks) == 6 and all(t.state == TaskState.WITHDRAWN for t in tasks)
+
+    await eventually(all_withdrawn, within=30)
+    async with client_factory() as client:
+        await sign_in(client, primary)
+        page = await client.get("/tasks/", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        assert "No longer needed" in page.text
+        assert "You have nothing to do right now." in page.text
+
+
+async def test_a_completion_sent_while_the_engine_is_down_reaches_it_after_restart(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession], client_factory: ClientFactory
+) -> None:
+    async with client_factory() as channel:
+        case = await open_case(channel, co_borrowers=0)
+    async with client_factory() as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        tasks = await open_tasks(client, 3)
+        consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
+
+        stack.engine.stop()
+        try:
+            response = await complete(client, consents)
+            assert response.status_code == 202, response.text
+            assert response.json() == {
+                "taskId": consents["id"],
+                "state": "submitted",
+                "delivered": False,
+            }
+            async with sessions() as session:
+                submission = await session.scalar(
+                    select(TaskSubmission).where(
+                        TaskSubmission.panel_task_id == uuid.UUID(consents["id"])
+                    )
+                )
+            assert submission is not None
+            assert submission.state == SubmissionState.PENDING
+            assert submission.variables == {
+                "consentCreditCheck": True,
+                "consentDataProcessing": True,
+            }
+            listed = (await client.get("/api/participant/tasks")).json()
+            assert {t["id"]: t["state"] for t in listed}[consents["id"]] == "submitted"
+        finally:
+            stack.engine.start()
+
+        async def delivered() -> bool:
+            async with sessions() as session:
+                row = await session.scalar(
+                    select(TaskSubmission).where(
+                        TaskSubmission.panel_task_id == uuid.UUID(consents["id"])
+                    )
+                )
+                task = await session.get(PanelTask, uuid.UUID(consents["id"]))
+            return (
+                row is not None
+                and row.state == SubmissionState.DELIVERED
+                and row.attempts >= 2
+                and task is not None
+                and task.state == TaskState.COMPLETED
+            )
+
+        await eventually(delivered, within=90)
