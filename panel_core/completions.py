@@ -22,7 +22,12 @@ class TaskNotOpenError(RuntimeError):
 
 
 async def submit(
-    session: AsyncSession, task: PanelTask, variables: Mapping[str, Any], submitted_by: str
+    session: AsyncSession,
+    task: PanelTask,
+    *,
+    answers: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    submitted_by: str,
 ) -> TaskSubmission:
     """Store the participant's completion; the caller commits. Delivery happens afterwards."""
     if task.state != TaskState.OPEN:
@@ -31,6 +36,7 @@ async def submit(
         id=uuid.uuid4(),
         panel_task_id=task.id,
         user_task_key=task.user_task_key,
+        answers=dict(answers),
         variables=dict(variables),
         submitted_by=submitted_by,
         state=SubmissionState.PENDING,

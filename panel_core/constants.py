@@ -59,6 +59,11 @@ ELEMENT_TASK_INCOME: Final = "task-income"
 ELEMENT_TASK_QUESTIONNAIRE: Final = "task-questionnaire"
 ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
 
+# Custom property (Camunda Modeler: "Custom properties") that marks a form field whose value
+# the process needs. Only such fields are sent to the engine; every answer is kept in the
+# panel's own storage, so personal data never becomes a process variable.
+FORM_PROPERTY_SEND_TO_PROCESS: Final = "sendToProcess"
+
 # Redis streams written by the Zeebe Redis exporter (stream prefix + ":" + value type).
 EXPORTER_STREAM_PREFIX: Final = "zeebe"
 STREAM_USER_TASK: Final = f"{EXPORTER_STREAM_PREFIX}:USER_TASK"

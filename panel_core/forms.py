@@ -1,7 +1,8 @@
 """Reading a participant's answers against the Camunda Form pinned to their task.
 
-Only the fields of the form reach the engine, each converted to the type its component
-declares; anything else in the request is dropped.
+Only the fields of the form are read, each converted to the type its component declares;
+anything else in the request is dropped. Of those answers, only the fields the model marks
+with the ``sendToProcess`` property become process variables.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from panel_core.constants import FORM_PROPERTY_SEND_TO_PROCESS
 
 INPUT_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "select", "radio"})
 
@@ -85,3 +88,14 @@ def read_submission(
         elif value is not None:
             values[key] = value
     return values, errors
+
+
+def process_variables(schema: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers the process needs: fields marked with the ``sendToProcess`` property."""
+    marked = {
+        component["key"]
+        for component in input_components(schema)
+        if str(component.get("properties", {}).get(FORM_PROPERTY_SEND_TO_PROCESS, "")).lower()
+        == "true"
+    }
+    return {key: value for key, value in answers.items() if key in marked}

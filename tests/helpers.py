@@ -33,10 +33,14 @@ async def engine_post(url: str, body: dict[str, Any]) -> httpx.Response:
         return await client.post(url, json=body)
 
 
-def csrf_headers(client: AsyncTestClient[Any]) -> dict[str, str]:
-    token = client.cookies.get("csrftoken")
+def csrf_token(client: AsyncTestClient[Any]) -> str:
+    token = client.cookies.get("csrftoken") or client.cookies.get("__Host-csrftoken")
     assert token, "the CSRF cookie is set by any GET first"
-    return {"x-csrftoken": token}
+    return token
+
+
+def csrf_headers(client: AsyncTestClient[Any]) -> dict[str, str]:
+    return {"x-csrftoken": csrf_token(client)}
 
 
 async def sign_in(client: AsyncTestClient[Any], participant_id: str) -> None:
@@ -45,7 +49,7 @@ async def sign_in(client: AsyncTestClient[Any], participant_id: str) -> None:
     assert page.status_code == 200
     response = await client.post(
         "/dev/sign-in",
-        data={"participant": participant_id, "_csrf_token": client.cookies.get("csrftoken")},
+        data={"participant": participant_id, "_csrf_token": csrf_token(client)},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from panel_core import constants as c
 from panel_core.db.models import Case, PanelTask, SubmissionState, TaskState, TaskSubmission
+from panel_core.engine.records import FormValue, ProcessValue, UserTaskValue
 from tests.conftest import Stack
 from tests.helpers import csrf_headers, engine_post, eventually, sign_in
 from workers.engine_records import EngineRecordConsumer
@@ -92,15 +94,18 @@ async def complete(client: AsyncTestClient[Any], task: dict[str, Any]) -> httpx.
     )
 
 
-async def process_ended(redis_url: str, process_instance_key: int) -> bool:
-    """Ask the engine's own record stream whether the process instance completed."""
+async def stream_records(redis_url: str, stream: str) -> list[dict[str, Any]]:
     redis = Redis.from_url(redis_url)
     try:
-        entries = await redis.xrange("zeebe:PROCESS_INSTANCE")
+        entries = await redis.xrange(stream)
     finally:
         await redis.aclose()
-    for _entry_id, fields in entries:
-        record = json.loads(next(iter(fields.values())))
+    return [json.loads(next(iter(fields.values()))) for _entry_id, fields in entries]
+
+
+async def process_ended(redis_url: str, process_instance_key: int) -> bool:
+    """Ask the engine's own record stream whether the process instance completed."""
+    for record in await stream_records(redis_url, "zeebe:PROCESS_INSTANCE"):
         value = record["value"]
         if (
             record["intent"] == "ELEMENT_COMPLETED"
@@ -242,6 +247,33 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
     )
     assert gone.status_code == 404
 
+    # The participants' answers stayed in the panel: the only variable their completions gave
+    # the process is none at all, while the analyst's decision reached it.
+    variables = {
+        record["value"]["name"]
+        for record in await stream_records(stack.settings.redis_url, "zeebe:VARIABLE")
+        if record["value"]["processInstanceKey"] == key
+    }
+    assert c.VAR_DECISION in variables
+    answered = {key for answers in VALID_ANSWERS.values() for key in answers}
+    assert not variables & answered, variables & answered
+    async with sessions() as session:
+        stored = (
+            (
+                await session.execute(
+                    select(TaskSubmission.answers)
+                    .join(PanelTask, PanelTask.id == TaskSubmission.panel_task_id)
+                    .where(PanelTask.case_id == uuid.UUID(case["caseId"]))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(stored) == 6
+    assert {"monthlyNetIncome": 8500}.items() <= next(
+        a for a in stored if "monthlyNetIncome" in a
+    ).items()
+
 
 async def test_a_record_delivered_twice_makes_one_panel_task(
     stack: Stack, sessions: async_sessionmaker[AsyncSession], client_factory: ClientFactory
@@ -347,10 +379,11 @@ async def test_a_completion_sent_while_the_engine_is_down_reaches_it_after_resta
                 )
             assert submission is not None
             assert submission.state == SubmissionState.PENDING
-            assert submission.variables == {
+            assert submission.answers == {
                 "consentCreditCheck": True,
                 "consentDataProcessing": True,
             }
+            assert submission.variables == {}
             listed = (await client.get("/api/participant/tasks")).json()
             assert {t["id"]: t["state"] for t in listed}[consents["id"]] == "submitted"
         finally:
@@ -373,3 +406,33 @@ async def test_a_completion_sent_while_the_engine_is_down_reaches_it_after_resta
             )
 
         await eventually(delivered, within=90)
+
+
+@pytest.mark.parametrize(
+    ("stream", "struct"),
+    [
+        (c.STREAM_USER_TASK, UserTaskValue),
+        (c.STREAM_FORM, FormValue),
+        (c.STREAM_PROCESS, ProcessValue),
+    ],
+)
+async def test_engine_records_carry_every_field_the_panel_reads(
+    stack: Stack, client_factory: ClientFactory, stream: str, struct: type[Any]
+) -> None:
+    """Fails if an engine or exporter upgrade stops sending a field the panel relies on."""
+    async with client_factory() as channel:
+        await open_case(channel, co_borrowers=0)
+
+    async def records() -> list[dict[str, Any]] | None:
+        found = [
+            r
+            for r in await stream_records(stack.settings.redis_url, stream)
+            if r["intent"] == "CREATED"
+        ]
+        return found or None
+
+    created = await eventually(records, within=30)
+    expected = {field.encode_name for field in msgspec.structs.fields(struct)}
+    for record in created:
+        assert record["recordType"] == "EVENT"
+        assert expected <= set(record["value"]), expected - set(record["value"])

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +51,7 @@ class ParticipantApiController(Controller):
         self,
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
     ) -> TaskDetailOut:
         task = await get_participant_task(
             db, participant.case_id, participant.participant_id, task_id
@@ -69,7 +69,7 @@ class ParticipantApiController(Controller):
         request: Request[object, object, State],
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
         data: JSONBody[CompletionIn],
     ) -> CompletionOut:
         outcome = await complete_participant_task(

@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
-from litestar.params import URLEncodedBody
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,7 +47,7 @@ class ParticipantPagesController(Controller):
         self,
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
     ) -> Template:
         task = await get_participant_task(
             db, participant.case_id, participant.participant_id, task_id
@@ -70,7 +70,7 @@ class ParticipantPagesController(Controller):
         request: Request[object, object, State],
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
         data: URLEncodedBody[dict[str, Any]],
     ) -> Template | Redirect:
         submitted = {k: v for k, v in data.items() if k != "_csrf_token"}

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bff.dependencies import ParticipantContext
 from panel_core.completions import TaskNotOpenError, submit
 from panel_core.db.models import SubmissionState, TaskState
-from panel_core.forms import read_submission
+from panel_core.forms import process_variables, read_submission
 from panel_core.tasks import get_participant_task
 
 
@@ -39,11 +39,18 @@ async def complete_participant_task(
         return CompletionResult(not_found=True)
     if task.state != TaskState.OPEN:
         return CompletionResult(not_open=True)
-    variables, errors = read_submission(task.form_schema or {}, submitted)
+    schema = task.form_schema or {}
+    answers, errors = read_submission(schema, submitted)
     if errors:
         return CompletionResult(errors=errors)
     try:
-        submission = await submit(db, task, variables, submitted_by=str(participant.participant_id))
+        submission = await submit(
+            db,
+            task,
+            answers=answers,
+            variables=process_variables(schema, answers),
+            submitted_by=str(participant.participant_id),
+        )
     except TaskNotOpenError:
         return CompletionResult(not_open=True)
     # Committed before the engine is called: a failed call loses nothing.

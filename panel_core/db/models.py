@@ -157,6 +157,9 @@ class TaskSubmission(Base):
         ForeignKey("panel_task.id", ondelete="CASCADE"), unique=True
     )
     user_task_key: Mapped[int] = mapped_column(BigInteger)
+    # Everything the participant answered; it stays in the panel.
+    answers: Mapped[dict[str, Any]]
+    # The part of the answers the process needs, sent with the completion.
     variables: Mapped[dict[str, Any]]
     submitted_by: Mapped[str] = mapped_column(String(255))
     state: Mapped[SubmissionState] = mapped_column(

@@ -1,0 +1,153 @@
+"""The local demo: Redis, the Camunda engine, migrations, models, workers and the BFF.
+
+Everything runs on this machine with embedded defaults (SQLite for the panel's database) and
+starts fresh each time; a demo case is opened so there is something to look at at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from devtools.camunda import CAMUNDA_VERSION, CamundaEngine
+from devtools.ports import free_port
+from devtools.redis_server import RedisServer
+from panel_core.constants import EXPORTED_VALUE_TYPES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = REPO_ROOT / ".demo"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def run_demo(port: int = 8000) -> int:
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    processes: list[subprocess.Popen[bytes]] = []
+    with RedisServer() as redis:
+        engine = CamundaEngine(
+            DEMO_DIR / "camunda-data",
+            redis.url,
+            log_path=DEMO_DIR / "camunda.log",
+            exported_value_types=EXPORTED_VALUE_TYPES,
+        )
+        try:
+            print(f"Starting Camunda {CAMUNDA_VERSION} (about 10-20 s)...", flush=True)
+            engine.start()
+            env = dict(os.environ)
+            env.update(
+                PANEL_DATABASE_URL=f"sqlite+aiosqlite:///{DEMO_DIR / 'panel.db'}",
+                PANEL_REDIS_URL=redis.url,
+                PANEL_ZEEBE_ADDRESS=engine.grpc_address,
+                PANEL_CAMUNDA_REST_URL=engine.rest_url,
+                PANEL_DEMO_MODE="true",
+                PANEL_SECURE_COOKIES="false",
+            )
+            cli = [sys.executable, "-m", "panel_core.cli"]
+            subprocess.run([*cli, "migrate"], env=env, cwd=REPO_ROOT, check=True)
+            subprocess.run([*cli, "deploy"], env=env, cwd=REPO_ROOT, check=True)
+            for name, command in (
+                ("workers", [sys.executable, "-m", "workers.main"]),
+                (
+                    "bff",
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "--factory",
+                        "bff.app:app_factory",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                ),
+            ):
+                log = (DEMO_DIR / f"{name}.log").open("wb")
+                processes.append(
+                    subprocess.Popen(
+                        command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
+            panel = f"http://127.0.0.1:{port}"
+            _wait_http(f"{panel}/health")
+            case = subprocess.run(
+                [*cli, "start-case", "--co-borrowers", "2", "--channel", "branch"],
+                env=env,
+                cwd=REPO_ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            print(f"\nCustomer Panel demo is running (logs in {DEMO_DIR}).")
+            print(f"  Panel:            {panel}/tasks/")
+            print(f"  Channel API docs: {panel}/schema/swagger")
+            print(f"  Engine REST API:  {engine.rest_url}/v2/topology")
+            print(f"  Engine gRPC:      {engine.grpc_address}")
+            print(
+                "  Operate: not included. Operate 8.6 needs Elasticsearch or OpenSearch, which"
+                " this machine cannot install; see docs/operations.md."
+            )
+            print("\nA demo case was opened:")
+            for line in case.splitlines():
+                print(f"  {line}")
+                if line.startswith("participant "):
+                    participant_id = line.rsplit(" ", 1)[-1]
+                    print(f"    sign in: {panel}/dev/sign-in?participant={participant_id}")
+            print("\nOpen another case with:")
+            print(
+                "  "
+                + " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("PANEL_"))
+                + " .venv/bin/customer-panel start-case --co-borrowers 1"
+            )
+            print("\nCtrl-C stops everything.", flush=True)
+            while all(p.poll() is None for p in processes) and engine.is_running:
+                time.sleep(0.5)
+            print("A demo process stopped unexpectedly; see the logs above.", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\nStopping the demo...", flush=True)
+            return 0
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            engine.stop()
+
+
+def main() -> int:
+    port = int(os.environ.get("PANEL_DEMO_PORT", "8000"))
+    if port == 0:
+        port = free_port()
+    return run_demo(port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
