@@ -33,6 +33,10 @@ DECISION_REJECTED: Final = "rejected"
 
 # Job types of service tasks handled by the workers.
 JOB_SET_CASE_STATUS: Final = "customer-panel.case.set-status"
+# Invites one participant (inside the participant multi-instance): creates their access and
+# sends the invitation SMS with the case link and a one-time code. Reads VAR_CASE_ID and
+# VAR_PARTICIPANT.
+JOB_INVITE_PARTICIPANT: Final = "customer-panel.participant.invite"
 # Task header of JOB_SET_CASE_STATUS: the business status the case enters.
 HEADER_STATUS: Final = "status"
 
@@ -54,6 +58,7 @@ FORM_ANALYST_REVIEW: Final = "credit-analyst-review"
 
 # BPMN element ids the tests and docs refer to.
 ELEMENT_PARTICIPANT_WORK: Final = "participant-work"
+ELEMENT_INVITE_PARTICIPANT: Final = "invite-participant"
 ELEMENT_TASK_CONSENTS: Final = "task-consents"
 ELEMENT_TASK_INCOME: Final = "task-income"
 ELEMENT_TASK_QUESTIONNAIRE: Final = "task-questionnaire"
@@ -71,3 +76,7 @@ STREAM_FORM: Final = f"{EXPORTER_STREAM_PREFIX}:FORM"
 STREAM_PROCESS: Final = f"{EXPORTER_STREAM_PREFIX}:PROCESS"
 # Value types the exporter must send (ZEEBE_REDIS_ENABLED_VALUE_TYPES).
 EXPORTED_VALUE_TYPES: Final = ("PROCESS", "FORM", "USER_TASK", "PROCESS_INSTANCE", "INCIDENT")
+
+# Purposes of SMS messages (the outbox's ``purpose`` column and the template names).
+SMS_INVITATION: Final = "invitation"
+SMS_LOGIN_CODE: Final = "login-code"

@@ -41,6 +41,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Bearer token of the channels' API (branch, internet banking, call centre). Empty disables
     # that API unless demo mode supplies the demo token.
     channel_api_token: str = ""
+    # Public address of the panel, used in invitation links.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Keys. hash_key keys the PESEL-fragment hashes and one-time-code HMACs; it must be set,
+    # secret and stable in production (changing it invalidates every stored fragment hash).
+    hash_key: str = "demo-only-hash-key-change-me"
+
+    # Login to the case.
+    pesel_fragment_length: int = 4
+    otp_length: int = 6
+    otp_ttl_seconds: int = 300
+    invitation_code_ttl_seconds: int = 7 * 24 * 3600
+    otp_max_failures_per_code: int = 5
+    login_max_failures: int = 10
+    login_failure_window_seconds: int = 24 * 3600
+    login_lock_seconds: int = 30 * 60
+    login_warn_when_attempts_left: int = 3
+    otp_resend_limit: int = 3
+    otp_resend_window_seconds: int = 15 * 60
+    login_ip_limit: int = 30
+    login_ip_window_seconds: int = 60
+    login_case_limit: int = 20
+    login_case_window_seconds: int = 15 * 60
+    # Every answer of the login steps takes at least this long, so timing tells nothing.
+    login_min_response_seconds: float = 0.35
+    session_idle_timeout_seconds: int = 300
+    session_absolute_timeout_seconds: int = 3600
+    session_warning_seconds: int = 60
 
 
 def _coerce(raw: str, kind: Any) -> Any:

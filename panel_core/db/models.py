@@ -77,6 +77,14 @@ class Participant(Base):
     # Position among the case's participants: 0 is the primary borrower; it labels the
     # participant to the others ("Co-borrower 1") without revealing who they are.
     ordinal: Mapped[int] = mapped_column(Integer)
+    # Where the invitation and one-time codes go; typed in by the bank, never by the person
+    # logging in.
+    phone_e164: Mapped[str | None] = mapped_column(String(16))
+    # Keyed hash of the PESEL fragment login asks for (see panel_core/auth/pesel.py); the
+    # panel never stores the PESEL itself.
+    pesel_fragment_hash: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8), default="pl")
+    invited_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="participants")
@@ -177,3 +185,22 @@ class TaskSubmission(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Append-only record of security-relevant events, for staff to read.
+
+    Rows are only ever inserted (``panel_core/audit.py``); nothing updates or deletes them
+    except the retention purge.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
