@@ -13,19 +13,26 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bff.controllers.channel_api import ChannelApiController
+from bff.controllers.dev_outbox import DevOutboxController
 from bff.controllers.dev_session import DevSessionController
+from bff.controllers.login import LoginController, logout
 from bff.controllers.participant_api import ParticipantApiController
 from bff.controllers.participant_pages import ParticipantPagesController
 from bff.dependencies import provide_db
+from bff.security_headers import SecurityHeadersMiddleware
+from bff.session import PanelSessionConfig
+from panel_core.auth.service import LoginService
+from panel_core.clock import Clock, SystemClock
 from panel_core.completions import CompletionDelivery
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient
@@ -56,8 +63,19 @@ def _html_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def _unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[Any]:
+    """Redis holds sessions and login counters: without it nothing is let through."""
+    detail = "The service is temporarily unavailable. Please try again in a few minutes."
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return Response({"status_code": 503, "detail": detail}, status_code=503)
+    return Template(
+        "error.html.j2", context={"status_code": 503, "detail": detail}, status_code=503
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
     settings = settings or get_settings()
+    clock = clock or SystemClock()
     redis = Redis.from_url(settings.redis_url)
     db = create_engine(settings.database_url)
     sessions = create_session_factory(db)
@@ -76,9 +94,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     secret = settings.session_secret or secrets.token_urlsafe(32)
     cookie_prefix = "__Host-" if settings.secure_cookies else ""
-    session_config = ServerSideSessionConfig(
+    session_config = PanelSessionConfig(
         key=f"{cookie_prefix}panel-session",
-        max_age=settings.session_max_age_seconds,
+        # The store forgets a session at the absolute timeout; the idle timeout is enforced
+        # per request (bff/dependencies.py).
+        max_age=settings.session_absolute_timeout_seconds,
         secure=settings.secure_cookies,
         httponly=True,
         samesite="strict",
@@ -95,16 +115,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     controllers: list[Any] = [
         health,
+        LoginController,
+        logout,
         ParticipantApiController,
         ParticipantPagesController,
         ChannelApiController,
     ]
     if settings.demo_mode:
-        controllers.append(DevSessionController)
+        controllers.extend([DevSessionController, DevOutboxController])
 
     state = State(
         {
             "settings": settings,
+            "clock": clock,
+            "redis": redis,
+            "login": LoginService(settings, sessions, redis, clock),
             "sessions": sessions,
             "engine": engine_client,
             "delivery": CompletionDelivery(
@@ -122,10 +147,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"db": Provide(provide_db)},
         state=state,
         stores={"sessions": RedisStore(redis, namespace="panel-sessions")},
-        middleware=[session_config.middleware],
+        middleware=[DefineMiddleware(SecurityHeadersMiddleware), session_config.middleware],
         csrf_config=csrf_config,
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
-        exception_handlers={HTTPException: _html_error},
+        exception_handlers={HTTPException: _html_error, RedisError: _unavailable},
         openapi_config=OpenAPIConfig(title="Customer Panel API", version="0.1.0"),
         lifespan=[lifespan],
     )

@@ -14,12 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 SESSION_PARTICIPANT = "participant_id"
 SESSION_CASE = "case_id"
+SESSION_CREATED = "created_at"
+SESSION_LAST_SEEN = "last_seen"
+# Between the login steps the session holds only the attempt, which grants nothing.
+SESSION_LOGIN = "login"
+
+SESSION_ENDED = "Your session has ended. Sign in again to continue."
 
 
 @dataclass(frozen=True, slots=True)
 class ParticipantContext:
     case_id: uuid.UUID
     participant_id: uuid.UUID
+    # When the session ends if nothing else happens (epoch seconds), for the expiry warning.
+    expires_at: float
 
 
 async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -27,13 +35,32 @@ async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
         yield session
 
 
-def provide_participant(request: Request[Any, Any, Any]) -> ParticipantContext:
-    """The participant the session belongs to; every participant route depends on it."""
+def provide_participant(request: Request[Any, Any, State]) -> ParticipantContext:
+    """The participant the session belongs to; every participant route depends on it.
+
+    The idle and absolute timeouts are enforced here, on the server, whatever the cookie's
+    own lifetime says.
+    """
     session = request.session if "session" in request.scope else {}
+    settings = request.app.state.settings
+    now: float = request.app.state.clock.now()
     try:
-        return ParticipantContext(
+        context = ParticipantContext(
             case_id=uuid.UUID(str(session[SESSION_CASE])),
             participant_id=uuid.UUID(str(session[SESSION_PARTICIPANT])),
+            expires_at=0.0,
         )
+        created, last_seen = float(session[SESSION_CREATED]), float(session[SESSION_LAST_SEEN])
     except (KeyError, ValueError, TypeError) as exc:
         raise NotAuthorizedException("Sign in to your case to continue.") from exc
+    idle_end = last_seen + settings.session_idle_timeout_seconds
+    absolute_end = created + settings.session_absolute_timeout_seconds
+    if now >= idle_end or now >= absolute_end:
+        request.clear_session()
+        raise NotAuthorizedException(SESSION_ENDED)
+    session[SESSION_LAST_SEEN] = now
+    return ParticipantContext(
+        case_id=context.case_id,
+        participant_id=context.participant_id,
+        expires_at=min(now + settings.session_idle_timeout_seconds, absolute_end),
+    )

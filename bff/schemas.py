@@ -36,8 +36,12 @@ class CompletionOut(msgspec.Struct, rename="camel"):
     delivered: bool
 
 
-class ParticipantIn(msgspec.Struct):
+class ParticipantIn(msgspec.Struct, forbid_unknown_fields=True):
     role: str
+    # Validated, reduced to the keyed hash of the login fragment, and never stored.
+    pesel: str
+    phone: str
+    locale: str = "pl"
 
 
 class CaseIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):

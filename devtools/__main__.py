@@ -25,7 +25,9 @@ from devtools.camunda import (
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same clean-shutdown path as Ctrl-C.
+    # SIGTERM takes the same clean-shutdown path as Ctrl-C. SIGINT gets this
+    # handler explicitly because Python leaves it ignored when started as a
+    # background job of a non-interactive shell.
     raise KeyboardInterrupt
 
 
@@ -56,6 +58,7 @@ def _cmd_camunda_run(args: argparse.Namespace) -> int:
         monitoring_port=args.monitoring_port,
         cache_dir=args.cache_dir,
     )
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         java_home = find_java_home()

@@ -133,13 +133,15 @@ def find_java_home() -> Path:
         rejected.append(f"JAVA_HOME={env_home} (Java {major or 'unknown'})")
 
     candidates: dict[Path, int] = {}
+    seen: set[Path] = set()
     jvm_root = Path("/usr/lib/jvm")
     if jvm_root.is_dir():
         for home in sorted(jvm_root.iterdir()):
             # Debian adds symlink aliases for the same JDK; probe each JDK once.
             real = home.resolve()
-            if real in candidates or not (real / "bin" / "java").is_file():
+            if real in seen or not (real / "bin" / "java").is_file():
                 continue
+            seen.add(real)
             major = java_major_version(real)
             if _java_supported(major):
                 assert major is not None

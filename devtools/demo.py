@@ -110,12 +110,18 @@ def run_demo(port: int = 8000) -> int:
                 "  Operate: not included. Operate 8.6 needs Elasticsearch or OpenSearch, which"
                 " this machine cannot install; see docs/operations.md."
             )
+            print(f"  SMS outbox:       {panel}/dev/outbox   (demo mode: SMS land here)")
             print("\nA demo case was opened:")
             for line in case.splitlines():
                 print(f"  {line}")
                 if line.startswith("participant "):
-                    participant_id = line.rsplit(" ", 1)[-1]
-                    print(f"    sign in: {panel}/dev/sign-in?participant={participant_id}")
+                    participant_id = line.split()[2]
+                    print(f"    demo shortcut: {panel}/dev/sign-in?participant={participant_id}")
+            print(
+                f"\nSign in as a participant at {panel}/login with the case number and the PESEL"
+                " ending shown above; the code arrives in the SMS outbox. The invitation SMS"
+                " there carries a link that signs in with its code."
+            )
             print("\nOpen another case with:")
             print(
                 "  "

@@ -34,3 +34,8 @@ def is_valid_case_number(value: str) -> bool:
         return False
     digits = match["year"] + match["body"]
     return _luhn_check_digit(digits) == int(match["check"])
+
+
+def normalize_case_number(value: str) -> str:
+    """What a person types, as stored: no surrounding or inner spaces, upper case."""
+    return "".join(value.split()).upper()[:64]

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from panel_core import constants as c
+from panel_core.auth.pesel import PeselError, fragment_hash, fragment_of, validate_pesel
+from panel_core.auth.phone import PhoneError, normalize_phone
 from panel_core.case_numbers import generate_case_number
 from panel_core.db.models import Case, Participant
 from panel_core.engine.rest import CamundaRestClient
@@ -30,11 +32,57 @@ class CaseValidationError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantRegistration:
+    """A participant as a channel registers them. The PESEL is validated and dropped."""
+
+    role: str
+    pesel: str
+    phone: str
+    locale: str = "pl"
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    role: str
+    fragment: str
+    phone_e164: str
+    locale: str
+
+
+LOCALES = frozenset({"pl", "en"})
+
+
+@dataclass(frozen=True, slots=True)
 class StartedCase:
     case_id: uuid.UUID
     case_number: str
     process_instance_key: int
     participants: list[tuple[uuid.UUID, str]]
+
+
+def check_participants(
+    participants: list[ParticipantRegistration], fragment_length: int
+) -> list[_Checked]:
+    checked: list[_Checked] = []
+    for number, p in enumerate(participants, start=1):
+        try:
+            pesel = validate_pesel(p.pesel)
+            phone = normalize_phone(p.phone)
+        except (PeselError, PhoneError) as exc:
+            raise CaseValidationError(f"Participant {number}: {exc}") from exc
+        if p.locale not in LOCALES:
+            raise CaseValidationError(
+                f"Participant {number}: language must be one of {', '.join(sorted(LOCALES))}."
+            )
+        checked.append(_Checked(p.role, fragment_of(pesel, fragment_length), phone, p.locale))
+    fragments = [c.fragment for c in checked]
+    if len(set(fragments)) != len(fragments):
+        # Login tells participants of a case apart by this fragment alone.
+        raise CaseValidationError(
+            "Two participants' PESEL numbers end in the same digits, so login could not tell "
+            "them apart; register them in separate cases or contact support."
+        )
+    return checked
 
 
 def validate_request(case_type: str, roles: list[str], channel: str) -> None:
@@ -70,28 +118,40 @@ async def start_case(
     engine: CamundaRestClient,
     *,
     case_type: str,
-    roles: list[str],
+    participants: list[ParticipantRegistration],
     channel: str,
     case_number_prefix: str,
+    hash_key: str,
+    fragment_length: int,
 ) -> StartedCase:
     """Register the case and its participants, then start the process instance.
 
     The case is committed only once the engine has accepted the instance, so a failed start
     leaves nothing half-made behind; the caller may simply try again.
     """
-    validate_request(case_type, roles, channel)
+    validate_request(case_type, [p.role for p in participants], channel)
+    checked = check_participants(participants, fragment_length)
     # The primary borrower first, so ordinals read "participant 0 = primary".
-    ordered = sorted(roles, key=lambda role: role != c.ROLE_PRIMARY_BORROWER)
+    ordered = sorted(checked, key=lambda p: p.role != c.ROLE_PRIMARY_BORROWER)
     for _ in range(5):
         async with sessions() as session:
             case = Case(
+                id=uuid.uuid4(),
                 case_number=generate_case_number(case_number_prefix),
                 case_type=case_type,
                 channel=channel,
                 status=c.STATUS_COLLECTING,
             )
             case.participants = [
-                Participant(id=uuid.uuid4(), role=role, ordinal=i) for i, role in enumerate(ordered)
+                Participant(
+                    id=uuid.uuid4(),
+                    role=p.role,
+                    ordinal=i,
+                    phone_e164=p.phone_e164,
+                    locale=p.locale,
+                    pesel_fragment_hash=fragment_hash(hash_key, case.id, p.fragment),
+                )
+                for i, p in enumerate(ordered)
             ]
             session.add(case)
             try:

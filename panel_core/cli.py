@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
+import uuid
+from datetime import date
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from panel_core import constants as c
-from panel_core.cases import CaseValidationError, start_case
+from panel_core.auth.pesel import make_pesel
+from panel_core.auth.service import LoginService
+from panel_core.cases import CaseValidationError, ParticipantRegistration, start_case
+from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient, EngineRejectedError, EngineUnavailableError
 from panel_core.settings import Settings, get_settings
@@ -36,18 +44,41 @@ async def deploy(settings: Settings) -> dict[str, object]:
         return await engine.deploy(model_files())
 
 
+def demo_participants(co_borrowers: int) -> list[ParticipantRegistration]:
+    """Made-up people with valid PESEL numbers and phone numbers from a reserved range."""
+    roles = [c.ROLE_PRIMARY_BORROWER] + [c.ROLE_CO_BORROWER] * co_borrowers
+    people = []
+    for index, role in enumerate(roles):
+        born = date(
+            1970 + secrets.randbelow(30), 1 + secrets.randbelow(12), 1 + secrets.randbelow(28)
+        )
+        # Distinct serials keep the fragments distinct within the case.
+        serial = index * 2000 + secrets.randbelow(2000)
+        people.append(
+            ParticipantRegistration(
+                role=role,
+                pesel=make_pesel(born, serial),
+                phone=f"+48500000{secrets.randbelow(1000):03d}",
+                locale="pl" if index % 2 == 0 else "en",
+            )
+        )
+    return people
+
+
 async def open_case(settings: Settings, co_borrowers: int, channel: str) -> int:
     db = create_engine(settings.database_url)
-    roles = [c.ROLE_PRIMARY_BORROWER] + [c.ROLE_CO_BORROWER] * co_borrowers
+    people = demo_participants(co_borrowers)
     try:
         async with CamundaRestClient(settings.camunda_rest_url) as engine:
             started = await start_case(
                 create_session_factory(db),
                 engine,
                 case_type=c.CASE_TYPE_CREDIT,
-                roles=roles,
+                participants=people,
                 channel=channel,
                 case_number_prefix=settings.case_number_prefix,
+                hash_key=settings.hash_key,
+                fragment_length=settings.pesel_fragment_length,
             )
     except CaseValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -61,8 +92,33 @@ async def open_case(settings: Settings, co_borrowers: int, channel: str) -> int:
         await db.dispose()
     print(f"case number: {started.case_number}")
     print(f"process instance: {started.process_instance_key}")
-    for participant_id, role in started.participants:
-        print(f"participant {role}: {participant_id}")
+    by_role_order = sorted(people, key=lambda p: p.role != c.ROLE_PRIMARY_BORROWER)
+    for (participant_id, role), person in zip(started.participants, by_role_order, strict=True):
+        fragment = person.pesel[-settings.pesel_fragment_length :]
+        print(
+            f"participant {role}: {participant_id} "
+            f"(PESEL ending {fragment}, phone {person.phone}, language {person.locale})"
+        )
+    return 0
+
+
+async def unlock(settings: Settings, participant_id: str) -> int:
+    """Staff unlock of a participant's access after too many wrong codes."""
+    try:
+        participant = uuid.UUID(participant_id)
+    except ValueError:
+        print("error: give the participant's id (a UUID)", file=sys.stderr)
+        return 2
+    db = create_engine(settings.database_url)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await LoginService(settings, create_session_factory(db), redis, SystemClock()).unlock(
+            participant
+        )
+    finally:
+        await redis.aclose()
+        await db.dispose()
+    print(f"unlocked: {participant}")
     return 0
 
 
@@ -74,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     start = commands.add_parser("start-case", help="open a credit application case")
     start.add_argument("--co-borrowers", type=int, default=1, help="number of co-borrowers")
     start.add_argument("--channel", default="cli", help="channel the case comes from")
+    unlock_parser = commands.add_parser(
+        "unlock", help="lift a participant's login lock (after too many wrong codes)"
+    )
+    unlock_parser.add_argument("participant", help="the participant's id")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "migrate":
@@ -83,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(deploy(settings))
         print(f"deployed: {result.get('deploymentKey')}")
         return 0
+    if args.command == "unlock":
+        return asyncio.run(unlock(settings, args.participant))
     return asyncio.run(open_case(settings, args.co_borrowers, args.channel))
 
 

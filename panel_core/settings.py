@@ -70,6 +70,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_absolute_timeout_seconds: int = 3600
     session_warning_seconds: int = 60
 
+    # SMS. "dev" keeps messages in a Redis list shown at /dev/outbox (demo mode only);
+    # "smsapi" sends through SMSAPI.pl.
+    sms_provider: str = "dev"
+    smsapi_base_url: str = "https://api.smsapi.pl"
+    smsapi_token: str = ""
+    sms_sender_name: str = ""
+    sms_max_attempts: int = 10
+    sms_retry_initial_seconds: float = 2.0
+    sms_retry_max_seconds: float = 300.0
+    sms_dispatch_interval_seconds: float = 1.0
+    sms_request_timeout_seconds: float = 10.0
+
 
 def _coerce(raw: str, kind: Any) -> Any:
     if kind is bool:

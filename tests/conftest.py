@@ -54,6 +54,12 @@ def _settings(redis: RedisServer, postgres: PostgresServer, engine: CamundaEngin
         completion_retry_max_seconds=2.0,
         completion_dispatch_interval_seconds=0.3,
         camunda_request_timeout_seconds=5.0,
+        # Fast pages and generous limits by default; the tests of timing and limits set their
+        # own values.
+        login_min_response_seconds=0.02,
+        login_ip_limit=100_000,
+        login_case_limit=10_000,
+        hash_key="test-hash-key-0123456789abcdef0123456789",
     )
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any, TypeVar
 
 import httpx
 from litestar.testing import AsyncTestClient
+
+from panel_core.auth.pesel import make_pesel
 
 T = TypeVar("T")
 
@@ -39,6 +44,13 @@ def csrf_token(client: AsyncTestClient[Any]) -> str:
     return token
 
 
+def form_token(html: str) -> str:
+    """The CSRF token a page's form carries in its hidden field."""
+    match = re.search(r'<input type="hidden" name="_csrf_token" value="([^"]+)"', html)
+    assert match, "the form carries a hidden CSRF field"
+    return match.group(1)
+
+
 def csrf_headers(client: AsyncTestClient[Any]) -> dict[str, str]:
     return {"x-csrftoken": csrf_token(client)}
 
@@ -49,7 +61,19 @@ async def sign_in(client: AsyncTestClient[Any], participant_id: str) -> None:
     assert page.status_code == 200
     response = await client.post(
         "/dev/sign-in",
-        data={"participant": participant_id, "_csrf_token": csrf_token(client)},
+        data={"participant": participant_id, "_csrf_token": form_token(page.text)},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
+
+
+def person(role: str, index: int, locale: str = "pl") -> dict[str, str]:
+    """A participant as a channel registers them: valid PESEL, distinct fragment, phone."""
+    serial = 1000 * (index + 1) + secrets.randbelow(1000)
+    born = date(1960 + index, 1 + index % 12, 1 + secrets.randbelow(28))
+    return {
+        "role": role,
+        "pesel": make_pesel(born, serial),
+        "phone": f"+4850{secrets.randbelow(10**7):07d}",
+        "locale": locale,
+    }

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +16,7 @@ from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from panel_core import constants as c
 from panel_core.db.models import Case
 from tests.conftest import Stack
-from tests.helpers import sign_in
+from tests.helpers import person, sign_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -58,7 +59,7 @@ async def test_session_cookie_is_host_only_secure_httponly_and_strict(
             "/api/channel/cases",
             json={
                 "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [{"role": c.ROLE_PRIMARY_BORROWER}],
+                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
             },
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
@@ -82,27 +83,29 @@ async def test_the_demo_sign_in_does_not_exist_outside_demo_mode(stack: Stack) -
         assert (await client.get("/dev/sign-in")).status_code == 404
 
 
+PRIMARY = person(c.ROLE_PRIMARY_BORROWER, 0)
+CO = person(c.ROLE_CO_BORROWER, 1)
+TWIN = {**person(c.ROLE_CO_BORROWER, 2), "pesel": PRIMARY["pesel"]}
+
+
+def _case(*people: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {"caseType": c.CASE_TYPE_CREDIT, "participants": list(people), **extra}
+
+
 @pytest.mark.parametrize(
-    ("headers", "body", "status"),
+    ("headers", "body", "status", "message"),
     [
-        ({}, {"caseType": c.CASE_TYPE_CREDIT, "participants": [{"role": "primary-borrower"}]}, 401),
-        (
-            {"authorization": "Bearer wrong"},
-            {"caseType": c.CASE_TYPE_CREDIT, "participants": [{"role": "primary-borrower"}]},
-            401,
-        ),
-        (None, {"caseType": "mortgage", "participants": [{"role": "primary-borrower"}]}, 400),
-        (None, {"caseType": c.CASE_TYPE_CREDIT, "participants": [{"role": "co-borrower"}]}, 400),
-        (None, {"caseType": c.CASE_TYPE_CREDIT, "participants": []}, 400),
-        (
-            None,
-            {
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [{"role": "primary-borrower"}],
-                "pesel": "44051401359",
-            },
-            400,
-        ),
+        ({}, _case(PRIMARY), 401, "channel token"),
+        ({"authorization": "Bearer wrong"}, _case(PRIMARY), 401, "channel token"),
+        (None, {**_case(PRIMARY), "caseType": "mortgage"}, 400, "Unknown case type"),
+        (None, _case(CO), 400, "exactly one primary borrower"),
+        (None, _case(), 400, "at least one participant"),
+        (None, _case({**PRIMARY, "pesel": "44051401358"}), 400, "Participant 1: The PESEL"),
+        (None, _case(PRIMARY, {**CO, "phone": "12"}), 400, "Participant 2"),
+        (None, _case(PRIMARY, {**CO, "locale": "de"}), 400, "language"),
+        (None, _case(PRIMARY, TWIN), 400, "same digits"),
+        (None, _case(PRIMARY, nickname="x"), 400, ""),
+        (None, _case({**PRIMARY, "name": "Jan Kowalski"}), 400, ""),
     ],
 )
 async def test_the_channel_api_refuses_bad_requests_and_opens_nothing(
@@ -111,6 +114,7 @@ async def test_the_channel_api_refuses_bad_requests_and_opens_nothing(
     headers: dict[str, str] | None,
     body: dict[str, Any],
     status: int,
+    message: str,
 ) -> None:
     async with sessions() as session:
         before = await session.scalar(select(func.count()).select_from(Case))
@@ -123,6 +127,21 @@ async def test_the_channel_api_refuses_bad_requests_and_opens_nothing(
             else {"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
     assert response.status_code == status, response.text
+    assert message in response.text
     async with sessions() as session:
         after = await session.scalar(select(func.count()).select_from(Case))
+    assert after == before
+
+
+async def test_anonymous_page_views_store_no_session(stack: Stack) -> None:
+    redis = Redis.from_url(stack.settings.redis_url)
+    try:
+        before = len([k async for k in redis.scan_iter("panel-sessions*")])
+        async with AsyncTestClient(create_app(stack.settings)) as client:
+            for _ in range(20):
+                response = await client.get("/login")
+                assert "panel-session" not in response.headers.get("set-cookie", "")
+        after = len([k async for k in redis.scan_iter("panel-sessions*")])
+    finally:
+        await redis.aclose()
     assert after == before

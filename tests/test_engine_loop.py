@@ -21,7 +21,7 @@ from panel_core import constants as c
 from panel_core.db.models import Case, PanelTask, SubmissionState, TaskState, TaskSubmission
 from panel_core.engine.records import FormValue, ProcessValue, UserTaskValue
 from tests.conftest import Stack
-from tests.helpers import csrf_headers, engine_post, eventually, sign_in
+from tests.helpers import csrf_headers, engine_post, eventually, person, sign_in
 from workers.engine_records import EngineRecordConsumer
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
@@ -57,10 +57,12 @@ def client_factory(stack: Stack) -> ClientFactory:
 
 
 async def open_case(client: AsyncTestClient[Any], co_borrowers: int) -> dict[str, Any]:
-    roles = [{"role": c.ROLE_PRIMARY_BORROWER}] + [{"role": c.ROLE_CO_BORROWER}] * co_borrowers
+    people = [person(c.ROLE_PRIMARY_BORROWER, 0)] + [
+        person(c.ROLE_CO_BORROWER, i + 1) for i in range(co_borrowers)
+    ]
     response = await client.post(
         "/api/channel/cases",
-        json={"caseType": c.CASE_TYPE_CREDIT, "participants": roles, "channel": "branch"},
+        json={"caseType": c.CASE_TYPE_CREDIT, "participants": people, "channel": "branch"},
         headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
     )
     assert response.status_code == 201, response.text

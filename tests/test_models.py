@@ -93,10 +93,20 @@ def test_user_tasks_use_the_shared_form_ids_and_assignment(model: ElementTree.El
 def test_service_tasks_use_the_shared_job_type_and_known_statuses(
     model: ElementTree.Element,
 ) -> None:
+    sub = model.find(f".//bpmn:subProcess[@id='{c.ELEMENT_PARTICIPANT_WORK}']", NS)
+    assert sub is not None
+    invite_tasks = sub.findall(f"bpmn:serviceTask[@id='{c.ELEMENT_INVITE_PARTICIPANT}']", NS)
+    assert len(invite_tasks) == 1, "the invitation task sits directly in the participant's share"
     statuses = []
     for task in model.iterfind(".//bpmn:serviceTask", NS):
         definition = task.find(".//zeebe:taskDefinition", NS)
-        assert definition is not None and definition.get("type") == c.JOB_SET_CASE_STATUS
+        assert definition is not None
+        if task.get("id") == c.ELEMENT_INVITE_PARTICIPANT:
+            assert task is invite_tasks[0]
+            assert definition.get("type") == c.JOB_INVITE_PARTICIPANT
+            assert task.find(".//zeebe:taskHeaders", NS) is None
+            continue
+        assert definition.get("type") == c.JOB_SET_CASE_STATUS, task.get("id")
         header = task.find(f".//zeebe:header[@key='{c.HEADER_STATUS}']", NS)
         assert header is not None
         statuses.append(header.get("value"))

@@ -8,16 +8,22 @@ import logging
 import signal
 import socket
 
+import httpx
 from pyzeebe import ZeebeWorker, create_insecure_channel
 from redis.asyncio import Redis
 
+from panel_core.auth.service import LoginService
+from panel_core.clock import SystemClock
 from panel_core.completions import CompletionDelivery
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient
 from panel_core.settings import Settings, get_settings
+from panel_core.sms.dispatcher import SmsDispatcher
+from panel_core.sms.providers import build_provider
 from workers.completion_dispatcher import run_dispatcher
 from workers.engine_records import EngineRecordConsumer
-from workers.routers import case_status
+from workers.routers import case_status, invitation
+from workers.sms_dispatcher import run_sms_dispatcher
 
 log = logging.getLogger("workers")
 
@@ -35,6 +41,10 @@ async def run(settings: Settings, stopped: asyncio.Event) -> None:
         max_connection_retries=-1,
     )
     worker.include_router(case_status.build_router(sessions, settings.worker_max_concurrency))
+    login = LoginService(settings, sessions, redis, SystemClock())
+    worker.include_router(
+        invitation.build_router(settings, sessions, login, settings.worker_max_concurrency)
+    )
     consumer = EngineRecordConsumer(
         redis,
         sessions,
@@ -49,12 +59,24 @@ async def run(settings: Settings, stopped: asyncio.Event) -> None:
         retry_initial_seconds=settings.completion_retry_initial_seconds,
         retry_max_seconds=settings.completion_retry_max_seconds,
     )
+    http = httpx.AsyncClient(timeout=settings.sms_request_timeout_seconds)
+    sms = SmsDispatcher(
+        sessions,
+        build_provider(settings, redis, http),
+        max_attempts=settings.sms_max_attempts,
+        retry_initial_seconds=settings.sms_retry_initial_seconds,
+        retry_max_seconds=settings.sms_retry_max_seconds,
+    )
     tasks = [
         asyncio.create_task(worker.work(), name="zeebe-worker"),
         asyncio.create_task(consumer.run(), name="engine-records"),
         asyncio.create_task(
             run_dispatcher(delivery, settings.completion_dispatch_interval_seconds, stopped),
             name="completion-dispatcher",
+        ),
+        asyncio.create_task(
+            run_sms_dispatcher(sms, settings.sms_dispatch_interval_seconds, stopped),
+            name="sms-dispatcher",
         ),
     ]
     log.info("workers started (gateway %s)", settings.zeebe_address)
@@ -73,6 +95,7 @@ async def run(settings: Settings, stopped: asyncio.Event) -> None:
             await task
     stop_wait.cancel()
     await rest.aclose()
+    await http.aclose()
     await redis.aclose()
     await channel.close()
     await db.dispose()

@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from bff.schemas import CaseIn, CaseOut, ParticipantOut
-from panel_core.cases import CaseValidationError, start_case
+from panel_core.cases import CaseValidationError, ParticipantRegistration, start_case
 from panel_core.engine.rest import EngineRejectedError, EngineUnavailableError
 
 
@@ -38,9 +38,14 @@ class ChannelApiController(Controller):
                 state.sessions,
                 state.engine,
                 case_type=data.case_type,
-                roles=[p.role for p in data.participants],
+                participants=[
+                    ParticipantRegistration(p.role, p.pesel, p.phone, p.locale)
+                    for p in data.participants
+                ],
                 channel=data.channel,
                 case_number_prefix=state.settings.case_number_prefix,
+                hash_key=state.settings.hash_key,
+                fragment_length=state.settings.pesel_fragment_length,
             )
         except CaseValidationError as exc:
             raise ClientException(detail=str(exc)) from exc

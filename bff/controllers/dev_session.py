@@ -17,7 +17,13 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bff.dependencies import SESSION_CASE, SESSION_PARTICIPANT
+from bff.dependencies import (
+    SESSION_CASE,
+    SESSION_CREATED,
+    SESSION_LAST_SEEN,
+    SESSION_PARTICIPANT,
+)
+from bff.session import ROTATE
 from panel_core.db.models import Participant
 
 
@@ -43,9 +49,15 @@ class DevSessionController(Controller):
         participant = await db.get(Participant, participant_id)
         if participant is None:
             raise NotFoundException("Not found")
-        request.clear_session()
+        now = request.app.state.clock.now()
         request.set_session(
-            {SESSION_PARTICIPANT: str(participant.id), SESSION_CASE: str(participant.case_id)}
+            {
+                SESSION_PARTICIPANT: str(participant.id),
+                SESSION_CASE: str(participant.case_id),
+                SESSION_CREATED: now,
+                SESSION_LAST_SEEN: now,
+                ROTATE: True,
+            }
         )
         return Redirect(path="/tasks/", status_code=303)
 

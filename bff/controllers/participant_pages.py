@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
@@ -20,6 +22,18 @@ from panel_core.forms import input_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
 
 NOT_FOUND = "Not found"
+DISPLAY_ZONE = ZoneInfo("Europe/Warsaw")
+
+
+def session_context(
+    request: Request[Any, Any, State], participant: ParticipantContext
+) -> dict[str, Any]:
+    """What the page says about when the session ends, so nobody is signed out unawares."""
+    ends = datetime.fromtimestamp(participant.expires_at, tz=DISPLAY_ZONE)
+    return {
+        "idle_minutes": request.app.state.settings.session_idle_timeout_seconds // 60,
+        "ends_at": ends.strftime("%H:%M"),
+    }
 
 
 class ParticipantPagesController(Controller):
@@ -29,7 +43,10 @@ class ParticipantPagesController(Controller):
 
     @get("/")
     async def task_list(
-        self, db: NamedDependency[AsyncSession], participant: NamedDependency[ParticipantContext]
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
     ) -> Template:
         tasks = await list_participant_tasks(db, participant.case_id, participant.participant_id)
         return Template(
@@ -39,12 +56,14 @@ class ParticipantPagesController(Controller):
                 "submitted_tasks": [t for t in tasks if t.state == TaskState.SUBMITTED],
                 "done_tasks": [t for t in tasks if t.state == TaskState.COMPLETED],
                 "withdrawn_tasks": [t for t in tasks if t.state == TaskState.WITHDRAWN],
+                "participant_session": session_context(request, participant),
             },
         )
 
     @get("/{task_id:uuid}")
     async def task_form(
         self,
+        request: Request[Any, Any, State],
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
         task_id: FromPath[uuid.UUID],
@@ -61,6 +80,7 @@ class ParticipantPagesController(Controller):
                 "fields": list(input_components(task.form_schema or {})),
                 "values": {},
                 "errors": {},
+                "participant_session": session_context(request, participant),
             },
         )
 
@@ -91,6 +111,7 @@ class ParticipantPagesController(Controller):
                     "fields": list(input_components(task.form_schema or {})),
                     "values": submitted,
                     "errors": outcome.errors,
+                    "participant_session": session_context(request, participant),
                 },
                 status_code=400,
             )

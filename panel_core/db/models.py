@@ -204,3 +204,47 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SmsState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    # The provider refused the message for good (e.g. an invalid number) or every attempt
+    # failed; an operator looks at last_error.
+    FAILED = "failed"
+
+
+class SmsMessage(Base):
+    """The SMS outbox: a message is stored first and sent by the dispatcher with retries."""
+
+    __tablename__ = "sms_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Callers name the message ("invitation:<participant>") so a repeated request queues
+    # nothing new.
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    phone_e164: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(8))
+    # Bodies carry one-time codes: cleared as soon as the message is sent or given up.
+    body: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[SmsState] = mapped_column(
+        Enum(
+            SmsState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
+        default=SmsState.PENDING,
+        index=True,
+    )
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

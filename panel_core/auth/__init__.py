@@ -1,0 +1,1 @@
+"""Participant access: PESEL fragments, one-time codes, limits and the login to a case."""

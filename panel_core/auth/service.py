@@ -1,0 +1,390 @@
+"""Login to a case: case number + PESEL fragment, then a one-time code sent by SMS.
+
+The case number and the fragment are identifiers, not secrets; the code is the only factor.
+So every answer before a successful code check is the same whether or not the case and the
+participant exist: unknown identities get a decoy attempt that behaves exactly like a real
+one (same counters, same limits, same pages), except that no SMS leaves.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from panel_core import audit
+from panel_core import constants as c
+from panel_core.auth.attempts import Attempt, AttemptStore, Verdict, VerifyResult
+from panel_core.auth.codes import code_mac, generate_code, identity_key
+from panel_core.auth.pesel import fragment_hash, is_fragment_shape
+from panel_core.case_numbers import normalize_case_number
+from panel_core.clock import Clock
+from panel_core.db.models import Case, Participant
+from panel_core.settings import Settings
+from panel_core.sms.outbox import enqueue_sms
+
+PURPOSE_LOGIN = "login"
+PURPOSE_INVITATION = "invitation"
+
+
+class Outcome(enum.Enum):
+    CODE_SENT = "code-sent"
+    SIGNED_IN = "signed-in"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    TOO_MANY_CODES = "too-many-codes"
+    RATE_LIMITED = "rate-limited"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    outcome: Outcome
+    attempt_id: str = ""
+    identity: str = ""
+    participant_id: uuid.UUID | None = None
+    case_id: uuid.UUID | None = None
+    locked_seconds: int = 0
+    # Set when few wrong codes remain before the access locks, so the person is warned.
+    attempts_before_lock: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    ip: str | None
+    user_agent: str | None
+
+
+def participant_identity(key: str, participant_id: uuid.UUID | str) -> str:
+    return identity_key(key, f"participant|{participant_id}")
+
+
+class LoginService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._store = AttemptStore(redis)
+        self._clock = clock
+
+    @property
+    def store(self) -> AttemptStore:
+        return self._store
+
+    async def _resolve(
+        self, session: AsyncSession, case_number: str, fragment: str
+    ) -> tuple[str, Participant | None, Case | None]:
+        key = self._settings.hash_key
+        case = await session.scalar(select(Case).where(Case.case_number == case_number))
+        participant = None
+        if case is not None and is_fragment_shape(fragment, self._settings.pesel_fragment_length):
+            participant = await session.scalar(
+                select(Participant).where(
+                    Participant.case_id == case.id,
+                    Participant.pesel_fragment_hash == fragment_hash(key, case.id, fragment),
+                )
+            )
+        if participant is None:
+            return identity_key(key, f"unknown|{case_number}|{fragment}"), None, None
+        return participant_identity(key, participant.id), participant, case
+
+    async def _within_rate_limits(self, client: Client, case_number: str) -> bool:
+        s = self._settings
+        ip_ok = await self._store.hit(
+            f"ip:{client.ip or 'unknown'}",
+            limit=s.login_ip_limit,
+            window_seconds=s.login_ip_window_seconds,
+        )
+        case_ok = await self._store.hit(
+            f"case:{case_number}",
+            limit=s.login_case_limit,
+            window_seconds=s.login_case_window_seconds,
+        )
+        return ip_ok and case_ok
+
+    def _warning(self, identity_failures: int) -> int | None:
+        left = self._settings.login_max_failures - identity_failures
+        return left if 0 < left <= self._settings.login_warn_when_attempts_left else None
+
+    async def start(self, case_number: str, fragment: str, client: Client) -> LoginResult:
+        """Step one: find the participant and send a code — or pretend to, identically."""
+        s = self._settings
+        case_number = normalize_case_number(case_number)
+        if not await self._within_rate_limits(client, case_number):
+            return LoginResult(Outcome.RATE_LIMITED)
+        async with self._sessions() as session:
+            identity, participant, case = await self._resolve(session, case_number, fragment)
+            locked = await self._store.lock_remaining(identity)
+            if locked:
+                return LoginResult(Outcome.LOCKED, identity=identity, locked_seconds=locked)
+            if not await self._store.hit(
+                f"send:{identity}",
+                limit=s.otp_resend_limit + 1,
+                window_seconds=s.otp_resend_window_seconds,
+            ):
+                return LoginResult(Outcome.TOO_MANY_CODES, identity=identity)
+            attempt_id = secrets.token_urlsafe(16)
+            code = generate_code(s.otp_length)
+            real = participant is not None and case is not None and participant.phone_e164
+            participant_ref = str(participant.id) if participant is not None else ""
+            mac = code_mac(
+                s.hash_key,
+                purpose=PURPOSE_LOGIN,
+                binding=attempt_id,
+                participant_id=participant_ref,
+                code=code,
+            )
+            now = self._clock.now()
+            await self._store.create(
+                Attempt(attempt_id, identity, participant_ref, str(case.id) if case else ""),
+                mac=mac if real else "",
+                expires_at=now + s.otp_ttl_seconds,
+                ttl_seconds=s.otp_ttl_seconds + 60,
+            )
+            if real:
+                assert participant is not None and case is not None and participant.phone_e164
+                await enqueue_sms(
+                    session,
+                    idempotency_key=f"{c.SMS_LOGIN_CODE}:{attempt_id}",
+                    purpose=c.SMS_LOGIN_CODE,
+                    phone_e164=participant.phone_e164,
+                    locale=participant.locale,
+                    context={"code": code, "minutes": s.otp_ttl_seconds // 60},
+                    participant_id=participant.id,
+                    case_id=case.id,
+                )
+                audit.record(
+                    session,
+                    audit.LOGIN_CODE_SENT,
+                    case_id=case.id,
+                    participant_id=participant.id,
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                )
+                await session.commit()
+        return LoginResult(Outcome.CODE_SENT, attempt_id=attempt_id, identity=identity)
+
+    async def resend(self, attempt_id: str, identity: str, client: Client) -> LoginResult:
+        """A new code for the same attempt; the failures so far still count."""
+        s = self._settings
+        locked = await self._store.lock_remaining(identity)
+        if locked:
+            return LoginResult(Outcome.LOCKED, identity=identity, locked_seconds=locked)
+        if not await self._store.hit(
+            f"ip:{client.ip or 'unknown'}",
+            limit=s.login_ip_limit,
+            window_seconds=s.login_ip_window_seconds,
+        ):
+            return LoginResult(Outcome.RATE_LIMITED)
+        if not await self._store.hit(
+            f"send:{identity}",
+            limit=s.otp_resend_limit + 1,
+            window_seconds=s.otp_resend_window_seconds,
+        ):
+            return LoginResult(Outcome.TOO_MANY_CODES, attempt_id=attempt_id, identity=identity)
+        attempt = await self._store.load(attempt_id)
+        code = generate_code(s.otp_length)
+        if attempt is None or attempt.identity != identity:
+            # The attempt ran out (expired or voided): the person starts again at step one.
+            return LoginResult(Outcome.WRONG, identity=identity)
+        mac = code_mac(
+            s.hash_key,
+            purpose=PURPOSE_LOGIN,
+            binding=attempt_id,
+            participant_id=attempt.participant_id,
+            code=code,
+        )
+        real = bool(attempt.participant_id)
+        now = self._clock.now()
+        await self._store.replace_code(
+            attempt_id,
+            mac=mac if real else "",
+            expires_at=now + s.otp_ttl_seconds,
+            ttl_seconds=s.otp_ttl_seconds + 60,
+        )
+        if real:
+            async with self._sessions() as session:
+                participant = await session.get(Participant, uuid.UUID(attempt.participant_id))
+                if participant is not None and participant.phone_e164:
+                    await enqueue_sms(
+                        session,
+                        idempotency_key=f"{c.SMS_LOGIN_CODE}:{attempt_id}:{secrets.token_hex(4)}",
+                        purpose=c.SMS_LOGIN_CODE,
+                        phone_e164=participant.phone_e164,
+                        locale=participant.locale,
+                        context={"code": code, "minutes": s.otp_ttl_seconds // 60},
+                        participant_id=participant.id,
+                        case_id=participant.case_id,
+                    )
+                    audit.record(
+                        session,
+                        audit.LOGIN_CODE_SENT,
+                        case_id=participant.case_id,
+                        participant_id=participant.id,
+                        ip=client.ip,
+                        user_agent=client.user_agent,
+                        resend=True,
+                    )
+                    await session.commit()
+        return LoginResult(Outcome.CODE_SENT, attempt_id=attempt_id, identity=identity)
+
+    async def verify_code(
+        self, attempt_id: str, identity: str, code: str, client: Client
+    ) -> LoginResult:
+        """Step two: check and consume the code, atomically."""
+        s = self._settings
+        if not await self._store.hit(
+            f"ip:{client.ip or 'unknown'}",
+            limit=s.login_ip_limit,
+            window_seconds=s.login_ip_window_seconds,
+        ):
+            return LoginResult(Outcome.RATE_LIMITED)
+        attempt = await self._store.load(attempt_id)
+        participant_ref = attempt.participant_id if attempt else ""
+        candidate = code_mac(
+            s.hash_key,
+            purpose=PURPOSE_LOGIN,
+            binding=attempt_id,
+            participant_id=participant_ref,
+            code=code.strip(),
+        )
+        result = await self._store.verify(
+            self._store.attempt_key(attempt_id),
+            identity,
+            candidate_mac=candidate,
+            now=self._clock.now(),
+            max_failures_per_code=s.otp_max_failures_per_code,
+            max_identity_failures=s.login_max_failures,
+            failure_window_seconds=s.login_failure_window_seconds,
+            lock_seconds=s.login_lock_seconds,
+        )
+        return await self._conclude(result, identity, client, attempt_id=attempt_id)
+
+    async def verify_invitation(
+        self, case_number: str, fragment: str, code: str, client: Client
+    ) -> LoginResult:
+        """The invitation link's shortcut: case number, fragment and the invitation code."""
+        s = self._settings
+        case_number = normalize_case_number(case_number)
+        if not await self._within_rate_limits(client, case_number):
+            return LoginResult(Outcome.RATE_LIMITED)
+        async with self._sessions() as session:
+            identity, participant, _case = await self._resolve(session, case_number, fragment)
+        participant_ref = str(participant.id) if participant is not None else "none"
+        candidate = code_mac(
+            s.hash_key,
+            purpose=PURPOSE_INVITATION,
+            binding=participant_ref,
+            participant_id=participant_ref,
+            code=code.strip(),
+        )
+        result = await self._store.verify(
+            self._store.invitation_key(participant_ref),
+            identity,
+            candidate_mac=candidate,
+            now=self._clock.now(),
+            max_failures_per_code=s.otp_max_failures_per_code,
+            max_identity_failures=s.login_max_failures,
+            failure_window_seconds=s.login_failure_window_seconds,
+            lock_seconds=s.login_lock_seconds,
+        )
+        return await self._conclude(result, identity, client, invitation=True)
+
+    async def _conclude(
+        self,
+        result: VerifyResult,
+        identity: str,
+        client: Client,
+        *,
+        attempt_id: str = "",
+        invitation: bool = False,
+    ) -> LoginResult:
+        async with self._sessions() as session:
+            if result.verdict is Verdict.OK:
+                participant = await session.get(Participant, uuid.UUID(result.participant_id))
+                if participant is None:  # deleted between the steps
+                    return LoginResult(Outcome.WRONG, identity=identity)
+                audit.record(
+                    session,
+                    audit.LOGIN_SUCCEEDED,
+                    case_id=participant.case_id,
+                    participant_id=participant.id,
+                    ip=client.ip,
+                    user_agent=client.user_agent,
+                    invitation=invitation,
+                )
+                await session.commit()
+                return LoginResult(
+                    Outcome.SIGNED_IN,
+                    identity=identity,
+                    participant_id=participant.id,
+                    case_id=participant.case_id,
+                )
+            participant_id = await self._participant_of(session, identity, attempt_id)
+            audit.record(
+                session,
+                audit.LOGIN_LOCKED if result.verdict is Verdict.LOCKED else audit.LOGIN_FAILED,
+                case_id=participant_id[1] if participant_id else None,
+                participant_id=participant_id[0] if participant_id else None,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                invitation=invitation,
+                identity_failures=result.identity_failures,
+            )
+            await session.commit()
+        if result.verdict is Verdict.LOCKED:
+            return LoginResult(
+                Outcome.LOCKED, identity=identity, locked_seconds=result.locked_seconds
+            )
+        return LoginResult(
+            Outcome.WRONG,
+            attempt_id=attempt_id,
+            identity=identity,
+            attempts_before_lock=self._warning(result.identity_failures),
+        )
+
+    async def _participant_of(
+        self, session: AsyncSession, identity: str, attempt_id: str
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """For the audit log only: whose access a failed attempt was aimed at, if anyone's."""
+        if not attempt_id:
+            return None
+        attempt = await self._store.load(attempt_id)
+        if attempt is None or not attempt.participant_id:
+            return None
+        participant = await session.get(Participant, uuid.UUID(attempt.participant_id))
+        return (participant.id, participant.case_id) if participant else None
+
+    async def issue_invitation_code(self, participant: Participant) -> str:
+        """Create the invitation code of a participant; a new one replaces an older one."""
+        s = self._settings
+        code = generate_code(s.otp_length)
+        participant_ref = str(participant.id)
+        mac = code_mac(
+            s.hash_key,
+            purpose=PURPOSE_INVITATION,
+            binding=participant_ref,
+            participant_id=participant_ref,
+            code=code,
+        )
+        await self._store.store_invitation(
+            participant_ref,
+            participant_identity(s.hash_key, participant.id),
+            mac=mac,
+            expires_at=self._clock.now() + s.invitation_code_ttl_seconds,
+            ttl_seconds=s.invitation_code_ttl_seconds + 60,
+        )
+        return code
+
+    async def unlock(self, participant_id: uuid.UUID) -> None:
+        """Staff unlock: lifts the lock and clears the failure count."""
+        await self._store.unlock(participant_identity(self._settings.hash_key, participant_id))

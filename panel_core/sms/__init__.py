@@ -1,0 +1,1 @@
+"""Text messages: an outbox in the database, templates, providers and the dispatcher."""
