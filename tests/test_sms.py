@@ -36,7 +36,7 @@ from panel_core.sms.providers import (
     SmsConfigurationError,
     build_provider,
 )
-from panel_core.sms.templates import render_sms
+from panel_core.sms.templates import render_sms, segments
 from tests.conftest import Stack
 
 TOKEN = "smsapi-test-token"
@@ -284,13 +284,19 @@ def test_texts_render_in_polish_and_english_with_the_code_and_link() -> None:
     english = render_sms(c.SMS_INVITATION, "en", context)
     for text in (polish, english):
         assert "KR-2026-12345678" in text and "https://panel/login" in text and "424242" in text
-        assert len(text) <= 306, "two SMS segments at most"
+        # Polish letters make a message UCS-2 (70 characters a part); keep it to 4 parts.
+        assert segments(text) <= 4, (segments(text), text)
     assert "sprawie" in polish and "case" in english
     assert render_sms(c.SMS_INVITATION, "de", context) == polish
     code = render_sms(c.SMS_LOGIN_CODE, "en", {"code": "111222", "minutes": 5})
     assert "111222" in code and "5 min" in code
     with pytest.raises(UndefinedError):
         render_sms(c.SMS_LOGIN_CODE, "pl", {"minutes": 5})
+
+
+def test_segments_follow_the_gsm_and_ucs2_part_sizes() -> None:
+    assert segments("a" * 160) == 1 and segments("a" * 161) == 2
+    assert segments("ą" * 70) == 1 and segments("ą" * 71) == 2 and segments("ą" * 135) == 3
 
 
 def test_the_demo_provider_is_refused_outside_demo_mode() -> None:

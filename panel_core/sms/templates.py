@@ -39,3 +39,16 @@ def render_sms(purpose: str, locale: str, context: Mapping[str, Any]) -> str:
         template = environment.get_template(f"{purpose}.{DEFAULT_LOCALE}.txt.j2")
     lines = [line.rstrip() for line in template.render(**context).strip().splitlines()]
     return "\n".join(lines)
+
+
+# The GSM 03.38 basic character set; any other character makes the message UCS-2.
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+
+
+def segments(text: str) -> int:
+    """How many SMS parts a text takes (GSM-7: 160/153 characters, UCS-2: 70/67)."""
+    single, multi = (160, 153) if set(text) <= _GSM7 else (70, 67)
+    return 1 if len(text) <= single else -(-len(text) // multi)
