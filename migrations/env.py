@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import panel_core.db.all_models  # noqa: F401 - registers every table
 from panel_core.db.models import Base
 from panel_core.db.session import create_engine
 from panel_core.settings import load_settings

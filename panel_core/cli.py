@@ -36,7 +36,8 @@ def migrate(database_url: str) -> None:
 
     config = Config(str(REPO_ROOT / "alembic.ini"))
     config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
+    # "heads": features developed side by side may each add a migration branch.
+    command.upgrade(config, "heads")
 
 
 async def deploy(settings: Settings) -> dict[str, object]:
