@@ -97,13 +97,80 @@ class LoginService:
             return identity_key(key, f"unknown|{case_number}|{fragment}"), None, None
         return participant_identity(key, participant.id), participant, case
 
-    async def _within_rate_limits(self, client: Client, case_number: str) -> bool:
+    async def _ip_allowed(self, client: Client) -> bool:
         s = self._settings
-        ip_ok = await self._store.hit(
+        return await self._store.hit(
             f"ip:{client.ip or 'unknown'}",
             limit=s.login_ip_limit,
             window_seconds=s.login_ip_window_seconds,
         )
+
+    async def _send_allowed(self, identity: str) -> bool:
+        s = self._settings
+        return await self._store.hit(
+            f"send:{identity}",
+            limit=s.otp_resend_limit + 1,
+            window_seconds=s.otp_resend_window_seconds,
+        )
+
+    def _mac(self, purpose: str, binding: str, participant_ref: str, code: str) -> str:
+        return code_mac(
+            self._settings.hash_key,
+            purpose=purpose,
+            binding=binding,
+            participant_id=participant_ref,
+            code=code.strip(),
+        )
+
+    async def _check(self, key: str, identity: str, candidate_mac: str) -> VerifyResult:
+        s = self._settings
+        return await self._store.verify(
+            key,
+            identity,
+            candidate_mac=candidate_mac,
+            now=self._clock.now(),
+            max_failures_per_code=s.otp_max_failures_per_code,
+            max_identity_failures=s.login_max_failures,
+            failure_window_seconds=s.login_failure_window_seconds,
+            lock_seconds=s.login_lock_seconds,
+        )
+
+    async def _send_login_code(
+        self,
+        session: AsyncSession,
+        participant: Participant,
+        *,
+        attempt_id: str,
+        code: str,
+        client: Client,
+        resend: bool,
+    ) -> None:
+        assert participant.phone_e164
+        await enqueue_sms(
+            session,
+            # A resend is a new message of the same attempt.
+            idempotency_key=f"{c.SMS_LOGIN_CODE}:{attempt_id}:{secrets.token_hex(4)}",
+            purpose=c.SMS_LOGIN_CODE,
+            phone_e164=participant.phone_e164,
+            locale=participant.locale,
+            context={"code": code, "minutes": self._settings.otp_ttl_seconds // 60},
+            participant_id=participant.id,
+            case_id=participant.case_id,
+        )
+        audit.record(
+            session,
+            audit.LOGIN_CODE_SENT,
+            case_id=participant.case_id,
+            participant_id=participant.id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            resend=resend,
+        )
+        await session.commit()
+
+    async def _within_rate_limits(self, client: Client, case_number: str) -> bool:
+        s = self._settings
+        ip_ok = await self._ip_allowed(client)
         case_ok = await self._store.hit(
             f"case:{case_number}",
             limit=s.login_case_limit,
@@ -126,51 +193,29 @@ class LoginService:
             locked = await self._store.lock_remaining(identity)
             if locked:
                 return LoginResult(Outcome.LOCKED, identity=identity, locked_seconds=locked)
-            if not await self._store.hit(
-                f"send:{identity}",
-                limit=s.otp_resend_limit + 1,
-                window_seconds=s.otp_resend_window_seconds,
-            ):
+            if not await self._send_allowed(identity):
                 return LoginResult(Outcome.TOO_MANY_CODES, identity=identity)
             attempt_id = secrets.token_urlsafe(16)
             code = generate_code(s.otp_length)
-            real = participant is not None and case is not None and participant.phone_e164
             participant_ref = str(participant.id) if participant is not None else ""
-            mac = code_mac(
-                s.hash_key,
-                purpose=PURPOSE_LOGIN,
-                binding=attempt_id,
-                participant_id=participant_ref,
-                code=code,
-            )
-            now = self._clock.now()
+            # The code and its MAC are made for decoys too, so both paths do the same work.
+            mac = self._mac(PURPOSE_LOGIN, attempt_id, participant_ref, code)
+            real = participant is not None and bool(participant.phone_e164)
             await self._store.create(
                 Attempt(attempt_id, identity, participant_ref, str(case.id) if case else ""),
                 mac=mac if real else "",
-                expires_at=now + s.otp_ttl_seconds,
+                expires_at=self._clock.now() + s.otp_ttl_seconds,
                 ttl_seconds=s.otp_ttl_seconds + 60,
             )
-            if real:
-                assert participant is not None and case is not None and participant.phone_e164
-                await enqueue_sms(
+            if real and participant is not None:
+                await self._send_login_code(
                     session,
-                    idempotency_key=f"{c.SMS_LOGIN_CODE}:{attempt_id}",
-                    purpose=c.SMS_LOGIN_CODE,
-                    phone_e164=participant.phone_e164,
-                    locale=participant.locale,
-                    context={"code": code, "minutes": s.otp_ttl_seconds // 60},
-                    participant_id=participant.id,
-                    case_id=case.id,
+                    participant,
+                    attempt_id=attempt_id,
+                    code=code,
+                    client=client,
+                    resend=False,
                 )
-                audit.record(
-                    session,
-                    audit.LOGIN_CODE_SENT,
-                    case_id=case.id,
-                    participant_id=participant.id,
-                    ip=client.ip,
-                    user_agent=client.user_agent,
-                )
-                await session.commit()
         return LoginResult(Outcome.CODE_SENT, attempt_id=attempt_id, identity=identity)
 
     async def resend(self, attempt_id: str, identity: str, client: Client) -> LoginResult:
@@ -179,93 +224,49 @@ class LoginService:
         locked = await self._store.lock_remaining(identity)
         if locked:
             return LoginResult(Outcome.LOCKED, identity=identity, locked_seconds=locked)
-        if not await self._store.hit(
-            f"ip:{client.ip or 'unknown'}",
-            limit=s.login_ip_limit,
-            window_seconds=s.login_ip_window_seconds,
-        ):
+        if not await self._ip_allowed(client):
             return LoginResult(Outcome.RATE_LIMITED)
-        if not await self._store.hit(
-            f"send:{identity}",
-            limit=s.otp_resend_limit + 1,
-            window_seconds=s.otp_resend_window_seconds,
-        ):
+        if not await self._send_allowed(identity):
             return LoginResult(Outcome.TOO_MANY_CODES, attempt_id=attempt_id, identity=identity)
         attempt = await self._store.load(attempt_id)
-        code = generate_code(s.otp_length)
         if attempt is None or attempt.identity != identity:
             # The attempt ran out (expired or voided): the person starts again at step one.
             return LoginResult(Outcome.WRONG, identity=identity)
-        mac = code_mac(
-            s.hash_key,
-            purpose=PURPOSE_LOGIN,
-            binding=attempt_id,
-            participant_id=attempt.participant_id,
-            code=code,
-        )
+        code = generate_code(s.otp_length)
+        mac = self._mac(PURPOSE_LOGIN, attempt_id, attempt.participant_id, code)
         real = bool(attempt.participant_id)
-        now = self._clock.now()
         await self._store.replace_code(
             attempt_id,
             mac=mac if real else "",
-            expires_at=now + s.otp_ttl_seconds,
+            expires_at=self._clock.now() + s.otp_ttl_seconds,
             ttl_seconds=s.otp_ttl_seconds + 60,
         )
         if real:
             async with self._sessions() as session:
                 participant = await session.get(Participant, uuid.UUID(attempt.participant_id))
                 if participant is not None and participant.phone_e164:
-                    await enqueue_sms(
+                    await self._send_login_code(
                         session,
-                        idempotency_key=f"{c.SMS_LOGIN_CODE}:{attempt_id}:{secrets.token_hex(4)}",
-                        purpose=c.SMS_LOGIN_CODE,
-                        phone_e164=participant.phone_e164,
-                        locale=participant.locale,
-                        context={"code": code, "minutes": s.otp_ttl_seconds // 60},
-                        participant_id=participant.id,
-                        case_id=participant.case_id,
-                    )
-                    audit.record(
-                        session,
-                        audit.LOGIN_CODE_SENT,
-                        case_id=participant.case_id,
-                        participant_id=participant.id,
-                        ip=client.ip,
-                        user_agent=client.user_agent,
+                        participant,
+                        attempt_id=attempt_id,
+                        code=code,
+                        client=client,
                         resend=True,
                     )
-                    await session.commit()
         return LoginResult(Outcome.CODE_SENT, attempt_id=attempt_id, identity=identity)
 
     async def verify_code(
         self, attempt_id: str, identity: str, code: str, client: Client
     ) -> LoginResult:
         """Step two: check and consume the code, atomically."""
-        s = self._settings
-        if not await self._store.hit(
-            f"ip:{client.ip or 'unknown'}",
-            limit=s.login_ip_limit,
-            window_seconds=s.login_ip_window_seconds,
-        ):
+        if not await self._ip_allowed(client):
             return LoginResult(Outcome.RATE_LIMITED)
         attempt = await self._store.load(attempt_id)
         participant_ref = attempt.participant_id if attempt else ""
-        candidate = code_mac(
-            s.hash_key,
-            purpose=PURPOSE_LOGIN,
-            binding=attempt_id,
-            participant_id=participant_ref,
-            code=code.strip(),
-        )
-        result = await self._store.verify(
+        result = await self._check(
             self._store.attempt_key(attempt_id),
             identity,
-            candidate_mac=candidate,
-            now=self._clock.now(),
-            max_failures_per_code=s.otp_max_failures_per_code,
-            max_identity_failures=s.login_max_failures,
-            failure_window_seconds=s.login_failure_window_seconds,
-            lock_seconds=s.login_lock_seconds,
+            self._mac(PURPOSE_LOGIN, attempt_id, participant_ref, code),
         )
         return await self._conclude(result, identity, client, attempt_id=attempt_id)
 
@@ -273,29 +274,16 @@ class LoginService:
         self, case_number: str, fragment: str, code: str, client: Client
     ) -> LoginResult:
         """The invitation link's shortcut: case number, fragment and the invitation code."""
-        s = self._settings
         case_number = normalize_case_number(case_number)
         if not await self._within_rate_limits(client, case_number):
             return LoginResult(Outcome.RATE_LIMITED)
         async with self._sessions() as session:
             identity, participant, _case = await self._resolve(session, case_number, fragment)
         participant_ref = str(participant.id) if participant is not None else "none"
-        candidate = code_mac(
-            s.hash_key,
-            purpose=PURPOSE_INVITATION,
-            binding=participant_ref,
-            participant_id=participant_ref,
-            code=code.strip(),
-        )
-        result = await self._store.verify(
+        result = await self._check(
             self._store.invitation_key(participant_ref),
             identity,
-            candidate_mac=candidate,
-            now=self._clock.now(),
-            max_failures_per_code=s.otp_max_failures_per_code,
-            max_identity_failures=s.login_max_failures,
-            failure_window_seconds=s.login_failure_window_seconds,
-            lock_seconds=s.login_lock_seconds,
+            self._mac(PURPOSE_INVITATION, participant_ref, participant_ref, code),
         )
         return await self._conclude(result, identity, client, invitation=True)
 
@@ -369,13 +357,7 @@ class LoginService:
         s = self._settings
         code = generate_code(s.otp_length)
         participant_ref = str(participant.id)
-        mac = code_mac(
-            s.hash_key,
-            purpose=PURPOSE_INVITATION,
-            binding=participant_ref,
-            participant_id=participant_ref,
-            code=code,
-        )
+        mac = self._mac(PURPOSE_INVITATION, participant_ref, participant_ref, code)
         await self._store.store_invitation(
             participant_ref,
             participant_identity(s.hash_key, participant.id),
