@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -25,6 +27,7 @@ from redis.exceptions import RedisError
 from bff.controllers.channel_api import ChannelApiController
 from bff.controllers.dev_outbox import DevOutboxController
 from bff.controllers.dev_session import DevSessionController
+from bff.controllers.live_events import LiveEventsController
 from bff.controllers.login import LoginController, logout
 from bff.controllers.participant_api import ParticipantApiController
 from bff.controllers.participant_pages import ParticipantPagesController
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         health,
         LoginController,
         logout,
+        LiveEventsController,
         ParticipantApiController,
         ParticipantPagesController,
         ChannelApiController,
@@ -142,8 +146,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             or (DEMO_CHANNEL_TOKEN if settings.demo_mode else ""),
         }
     )
+    channels = ChannelsPlugin(
+        backend=RedisChannelsPubSubBackend(redis=redis), arbitrary_channels_allowed=True
+    )
     return Litestar(
         route_handlers=controllers,
+        plugins=[channels],
         dependencies={"db": Provide(provide_db)},
         state=state,
         stores={"sessions": RedisStore(redis, namespace="panel-sessions")},

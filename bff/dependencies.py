@@ -20,6 +20,9 @@ SESSION_LAST_SEEN = "last_seen"
 SESSION_LOGIN = "login"
 
 SESSION_ENDED = "Your session has ended. Sign in again to continue."
+# Sent by the page's own background refreshes (live updates): they are not the person's
+# activity and must not extend the session.
+BACKGROUND_HEADER = "x-panel-background"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +61,11 @@ def provide_participant(request: Request[Any, Any, State]) -> ParticipantContext
     if now >= idle_end or now >= absolute_end:
         request.clear_session()
         raise NotAuthorizedException(SESSION_ENDED)
-    session[SESSION_LAST_SEEN] = now
+    if request.headers.get(BACKGROUND_HEADER) != "1":
+        session[SESSION_LAST_SEEN] = now
+        idle_end = now + settings.session_idle_timeout_seconds
     return ParticipantContext(
         case_id=context.case_id,
         participant_id=context.participant_id,
-        expires_at=min(now + settings.session_idle_timeout_seconds, absolute_end),
+        expires_at=min(idle_end, absolute_end),
     )

@@ -1,0 +1,36 @@
+"""Server-side FEEL for Camunda Forms: a subset evaluated exactly as form-js evaluates it.
+
+form-js evaluates the expressions of a form (``conditional.hide``, ``=variable`` labels,
+defaults and option sources) in the browser with feelin 6.1.1. To render the same form on
+the server, this package parses a well-defined subset of FEEL and evaluates it with feelin's
+semantics, JavaScript quirks included; ``tests/test_feel.py`` compares it with feelin itself.
+
+The subset: number, string, boolean and null literals; variables and ``a.b`` paths;
+``+ - * / **`` and prefix minus; ``= != < <= > >=``, ``between … and …``; ``x in [list]``,
+``x in value`` and ``x in`` intervals ``[a..b]``, ``(a..b)``, ``]a..b[`` (and mixtures);
+``and``, ``or``; ``if … then … else …``; list and context literals; filters ``list[item > 1]``
+and indexes ``list[1]``, ``list[-1]``; ``some``/``every … in … satisfies``; ``for … in …
+return``; and the functions ``not``, ``string length``, ``upper case``, ``lower case``,
+``contains``, ``starts with``, ``ends with``, ``substring``, ``string``, ``number``,
+``count``, ``sum``, ``min``, ``max``, ``list contains``, ``abs``, ``floor`` and ``ceiling``
+(positional arguments). Everything else - temporal values, other functions, function
+definitions, ``instance of``, unary tests, named arguments, comments - is refused by
+:func:`parse` with a :class:`FeelError` saying what and where.
+"""
+
+from __future__ import annotations
+
+from panel_core.feel.errors import FeelError
+from panel_core.feel.evaluator import evaluate
+from panel_core.feel.forms import check_form, expression_of, form_expressions
+from panel_core.feel.parser import Expression, parse
+
+__all__ = [
+    "Expression",
+    "FeelError",
+    "check_form",
+    "evaluate",
+    "expression_of",
+    "form_expressions",
+    "parse",
+]

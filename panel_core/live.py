@@ -1,0 +1,25 @@
+"""Live updates: "something changed in case X", published through Redis pub/sub.
+
+Messages name the case and the kind of change only; pages fetch what they show through the
+usual, authorised routes, so nothing personal travels on the channel.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Final
+
+from redis.asyncio import Redis
+
+TASKS_CHANGED: Final = "tasks-changed"
+STATUS_CHANGED: Final = "status-changed"
+ACTIVITY: Final = "activity"
+
+
+def case_channel(case_id: uuid.UUID | str) -> str:
+    return f"panel:case:{case_id}"
+
+
+async def publish_case_update(redis: Redis, case_id: uuid.UUID | str, kind: str) -> None:
+    await redis.publish(case_channel(case_id), json.dumps({"kind": kind}))
