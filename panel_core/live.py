@@ -7,10 +7,14 @@ usual, authorised routes, so nothing personal travels on the channel.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 TASKS_CHANGED: Final = "tasks-changed"
 STATUS_CHANGED: Final = "status-changed"
@@ -22,4 +26,9 @@ def case_channel(case_id: uuid.UUID | str) -> str:
 
 
 async def publish_case_update(redis: Redis, case_id: uuid.UUID | str, kind: str) -> None:
-    await redis.publish(case_channel(case_id), json.dumps({"kind": kind}))
+    """Best effort: a lost update only means a page refreshes later, so it never fails the
+    action that caused it."""
+    try:
+        await redis.publish(case_channel(case_id), json.dumps({"kind": kind}))
+    except RedisError as exc:
+        log.warning("live update for case %s not published: %s", case_id, exc)

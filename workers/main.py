@@ -40,7 +40,9 @@ async def run(settings: Settings, stopped: asyncio.Event) -> None:
         stream_enabled=settings.worker_stream_jobs,
         max_connection_retries=-1,
     )
-    worker.include_router(case_status.build_router(sessions, settings.worker_max_concurrency))
+    worker.include_router(
+        case_status.build_router(sessions, redis, settings.worker_max_concurrency)
+    )
     login = LoginService(settings, sessions, redis, SystemClock())
     worker.include_router(
         invitation.build_router(settings, sessions, login, settings.worker_max_concurrency)

@@ -15,6 +15,7 @@ from bff.dependencies import ParticipantContext
 from panel_core.completions import TaskNotOpenError, submit
 from panel_core.db.models import SubmissionState, TaskState
 from panel_core.forms import process_variables, read_submission
+from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
 
 
@@ -60,6 +61,7 @@ async def complete_participant_task(
         # A parallel request stored its submission first.
         await db.rollback()
         return CompletionResult(not_open=True)
+    await publish_case_update(state.redis, participant.case_id, TASKS_CHANGED)
     delivered_state = await state.delivery.deliver(submission.id)
     return CompletionResult(
         state=TaskState.SUBMITTED.value,

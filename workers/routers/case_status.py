@@ -4,10 +4,12 @@ import logging
 import uuid
 
 from pyzeebe import Job, ZeebeTaskRouter
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
 from panel_core.cases import set_case_status
+from panel_core.live import STATUS_CHANGED, publish_case_update
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +19,7 @@ class ModelError(ValueError):
 
 
 def build_router(
-    sessions: async_sessionmaker[AsyncSession], max_running_jobs: int
+    sessions: async_sessionmaker[AsyncSession], redis: Redis, max_running_jobs: int
 ) -> ZeebeTaskRouter:
     router = ZeebeTaskRouter()
 
@@ -40,6 +42,8 @@ def build_router(
             await session.commit()
         if not found:
             log.warning("case %s of job %s is not registered in the panel", case_id, job.key)
+            return {}
+        await publish_case_update(redis, case_id, STATUS_CHANGED)
         return {}
 
     return router
