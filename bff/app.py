@@ -19,6 +19,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
+from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
@@ -39,9 +40,10 @@ from panel_core.clock import Clock, SystemClock
 from panel_core.completions import CompletionDelivery
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient
-from panel_core.settings import Settings, get_settings
+from panel_core.settings import Settings, check_settings, get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 DEMO_CHANNEL_TOKEN = "demo-channel-token"  # noqa: S105 - only ever used in demo mode
 
 
@@ -77,7 +79,7 @@ def _unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[A
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
-    settings = settings or get_settings()
+    settings = check_settings(settings or get_settings())
     clock = clock or SystemClock()
     redis = Redis.from_url(settings.redis_url)
     db = create_engine(settings.database_url)
@@ -118,6 +120,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     controllers: list[Any] = [
         health,
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], include_in_schema=False
+        ),
         LoginController,
         logout,
         LiveEventsController,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -10,14 +11,15 @@ from sqlalchemy.engine import Connection
 import panel_core.db.all_models  # noqa: F401 - registers every table
 from panel_core.db.models import Base
 from panel_core.db.session import create_engine
-from panel_core.settings import load_settings
+from panel_core.settings import Settings
 
 target_metadata = Base.metadata
 
 
 def _url() -> str:
     configured = context.config.attributes.get("database_url")
-    return str(configured) if configured else load_settings().database_url
+    # Only the database URL matters here; the other settings (and their checks) do not.
+    return str(configured or os.environ.get("PANEL_DATABASE_URL") or Settings().database_url)
 
 
 def run_migrations_offline() -> None:

@@ -83,6 +83,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_request_timeout_seconds: float = 10.0
 
 
+class SettingsError(ValueError):
+    pass
+
+
+# NIST SP 800-63B rev. 4 §3.1.3: an out-of-band code is valid for at most 10 minutes.
+MAX_OTP_TTL_SECONDS = 600
+
+
+def check_settings(settings: Settings) -> Settings:
+    """Refuse values that would break a security rule rather than run with them."""
+    if not 0 < settings.otp_ttl_seconds <= MAX_OTP_TTL_SECONDS:
+        raise SettingsError(f"PANEL_OTP_TTL_SECONDS must be between 1 and {MAX_OTP_TTL_SECONDS}.")
+    if settings.otp_length < 6:
+        raise SettingsError("PANEL_OTP_LENGTH must be at least 6.")
+    if settings.otp_max_failures_per_code > 5:
+        raise SettingsError("PANEL_OTP_MAX_FAILURES_PER_CODE must be at most 5 (PSD2 RTS Art. 4).")
+    if settings.session_idle_timeout_seconds > settings.session_absolute_timeout_seconds:
+        raise SettingsError("The idle timeout cannot be longer than the absolute session lifetime.")
+    if not settings.demo_mode and settings.hash_key == Settings().hash_key:
+        raise SettingsError("Set PANEL_HASH_KEY to a long random secret outside demo mode.")
+    return settings
+
+
 def _coerce(raw: str, kind: Any) -> Any:
     if kind is bool:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
@@ -97,7 +120,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         key = ENV_PREFIX + field.name.upper()
         if key in env:
             values[field.name] = _coerce(env[key], field.type)
-    return Settings(**values)
+    return check_settings(Settings(**values))
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
 from bff.schemas import CompletionIn, CompletionOut, TaskDetailOut, TaskOut
-from bff.services.task_completion import complete_participant_task
+from bff.services.task_completion import client_of, complete_participant_task
 from panel_core.db.models import PanelTask
 from panel_core.tasks import get_participant_task, list_participant_tasks
 
@@ -73,7 +73,7 @@ class ParticipantApiController(Controller):
         data: JSONBody[CompletionIn],
     ) -> CompletionOut:
         outcome = await complete_participant_task(
-            request.app.state, db, participant, task_id, data.variables
+            request.app.state, db, participant, task_id, data.variables, client_of(request)
         )
         if outcome.not_found:
             raise NotFoundException(NOT_FOUND)

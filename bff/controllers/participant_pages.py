@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
-from bff.services.task_completion import complete_participant_task
+from bff.services.task_completion import client_of, complete_participant_task
 from panel_core.db.models import TaskState
 from panel_core.forms import input_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
@@ -30,9 +30,12 @@ def session_context(
 ) -> dict[str, Any]:
     """What the page says about when the session ends, so nobody is signed out unawares."""
     ends = datetime.fromtimestamp(participant.expires_at, tz=DISPLAY_ZONE)
+    settings = request.app.state.settings
     return {
-        "idle_minutes": request.app.state.settings.session_idle_timeout_seconds // 60,
+        "idle_minutes": settings.session_idle_timeout_seconds // 60,
         "ends_at": ends.strftime("%H:%M"),
+        "expires_at": int(participant.expires_at),
+        "warning_seconds": settings.session_warning_seconds,
     }
 
 
@@ -95,7 +98,7 @@ class ParticipantPagesController(Controller):
     ) -> Template | Redirect:
         submitted = {k: v for k, v in data.items() if k != "_csrf_token"}
         outcome = await complete_participant_task(
-            request.app.state, db, participant, task_id, submitted
+            request.app.state, db, participant, task_id, submitted, client_of(request)
         )
         if outcome.not_found:
             raise NotFoundException(NOT_FOUND)

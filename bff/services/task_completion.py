@@ -7,16 +7,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext
+from panel_core import audit
+from panel_core.auth.service import Client
 from panel_core.completions import TaskNotOpenError, submit
 from panel_core.db.models import SubmissionState, TaskState
 from panel_core.forms import process_variables, read_submission
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
+
+
+def client_of(request: Request[Any, Any, Any]) -> Client:
+    return Client(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 @dataclass(slots=True)
@@ -34,6 +44,7 @@ async def complete_participant_task(
     participant: ParticipantContext,
     task_id: uuid.UUID,
     submitted: Mapping[str, Any],
+    client: Client | None = None,
 ) -> CompletionResult:
     task = await get_participant_task(db, participant.case_id, participant.participant_id, task_id)
     if task is None:
@@ -44,6 +55,15 @@ async def complete_participant_task(
     answers, errors = read_submission(schema, submitted)
     if errors:
         return CompletionResult(errors=errors)
+    audit.record(
+        db,
+        audit.TASK_COMPLETED,
+        case_id=participant.case_id,
+        participant_id=participant.participant_id,
+        ip=client.ip if client else None,
+        user_agent=client.user_agent if client else None,
+        task=task.element_id,
+    )
     try:
         submission = await submit(
             db,
