@@ -1,0 +1,236 @@
+"""WCAG 2.2 A/AA in a real browser: axe-core finds nothing on any page, at 1280 and 320 px.
+
+The BFF runs as its own process (uvicorn) against the session's real services; Debian's
+Chromium is driven by Playwright, and axe-core comes from npm.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
+
+from bff.app import DEMO_CHANNEL_TOKEN
+from devtools.ports import free_port
+from panel_core import constants as c
+from tests.conftest import REPO_ROOT, Stack, settings_env
+from tests.helpers import person
+from tests.sms_inbox import code_in, next_message
+
+pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+WIDTHS = (1280, 320)
+
+
+@pytest.fixture(scope="module")
+def panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("bff") / "bff.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "bff.app:app_factory",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT, env=settings_env(stack.settings), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):  # noqa: S310 - loopback
+                    break
+            except OSError:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def installed() -> None:
+    assert Path(CHROMIUM).exists(), "Chromium is installed by ./dev setup (apt package chromium)"
+    assert AXE.exists(), "axe-core is installed by ./dev setup (npm ci)"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser(installed: None) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        await launched.close()
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    await page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = await page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    # axe really looked at the page: rules ran and passed, not just an empty verdict.
+    assert len(result["passes"]) > 10, result["passes"]
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]
+
+
+async def check(page: Page, width: int, name: str) -> None:
+    violations = await axe_violations(page)
+    assert violations == [], f"{name} at {width}px: {violations}"
+    if width == 320:
+        scroll_width = await page.evaluate("document.scrollingElement.scrollWidth")
+        assert scroll_width <= 320, f"{name} scrolls sideways at 320px ({scroll_width}px)"
+
+
+async def open_case(panel: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{panel}/api/channel/cases",
+            json={
+                "caseType": c.CASE_TYPE_CREDIT,
+                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
+            },
+            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
+        )
+    assert response.status_code == 201
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_every_page_passes_axe(panel: str, browser: Browser, width: int) -> None:
+    case = await open_case(panel)
+    # bypass_csp lets axe-core in; the page itself runs under its normal policy otherwise.
+    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{panel}/login")
+        await check(page, width, "login")
+        await page.click("button[type=submit]")
+        assert (await page.title()).startswith("Error:")
+        await check(page, width, "login with errors")
+        await page.fill("#case", "KR-2026-00000000")
+        await page.fill("#fragment", "1234")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{panel}/login/code")
+        await check(page, width, "code")
+
+        await page.goto(
+            f"{panel}/dev/sign-in?participant={case['participants'][0]['participantId']}"
+        )
+        await check(page, width, "demo sign-in")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{panel}/tasks/")
+        deadline = time.monotonic() + 60
+        while await page.locator(".task-list a").count() < 3:
+            assert time.monotonic() < deadline, "the participant's tasks did not appear"
+            await page.wait_for_timeout(500)
+            await page.reload()
+        await check(page, width, "task list")
+        await page.click("text=Provide income details")
+        await check(page, width, "task form")
+        await page.click("form[action^='/tasks/'] button[type=submit]")
+        assert (await page.title()).startswith("Error:")
+        await check(page, width, "task form with errors")
+        await page.goto(f"{panel}/dev/outbox")
+        await check(page, width, "SMS outbox")
+    finally:
+        await context.close()
+
+
+async def test_axe_does_find_a_violation_when_there_is_one(panel: str, browser: Browser) -> None:
+    context = await browser.new_context(bypass_csp=True)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{panel}/login")
+        await page.evaluate("document.querySelector('label[for=case]').remove()")
+        ids = [v["id"] for v in await axe_violations(page)]
+    finally:
+        await context.close()
+    assert "label" in ids
+
+
+async def tab_to(page: Page, selector: str, limit: int = 25) -> None:
+    """Press Tab until the element has focus, checking that focus is visible at every stop."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        visible = await page.evaluate(
+            """() => {
+                const el = document.activeElement;
+                if (!el || el === document.body) return true;
+                const style = getComputedStyle(el);
+                return style.outlineStyle !== 'none' || style.boxShadow !== 'none';
+            }"""
+        )
+        assert visible, await page.evaluate("document.activeElement.outerHTML")
+        if await page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+async def test_a_participant_signs_in_and_completes_a_task_with_the_keyboard_alone(
+    panel: str, browser: Browser, stack: Stack
+) -> None:
+    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{panel}/api/channel/cases",
+            json={"caseType": c.CASE_TYPE_CREDIT, "participants": [who]},
+            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
+        )
+    case = response.json()
+    await next_message(stack.settings.redis_url, who["phone"], 0, within=60)  # invitation
+    context = await browser.new_context(viewport={"width": 375, "height": 800})
+    page = await context.new_page()
+    try:
+        await page.goto(f"{panel}/login")
+        await tab_to(page, "#case")
+        await page.keyboard.type(case["caseNumber"])
+        await tab_to(page, "#fragment")
+        await page.keyboard.type(who["pesel"][-4:])
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{panel}/login/code")
+        code = code_in(await next_message(stack.settings.redis_url, who["phone"], 1))
+        await tab_to(page, "#code")
+        await page.keyboard.type(code)
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{panel}/tasks/")
+        deadline = time.monotonic() + 60
+        while await page.locator(".task-list a").count() < 3:
+            assert time.monotonic() < deadline
+            await page.wait_for_timeout(500)
+            await page.reload()
+        await tab_to(page, "a:is([href^='/tasks/'])")
+        while (await page.evaluate("document.activeElement.textContent")) != "Give your consents":
+            await tab_to(page, "a:is([href^='/tasks/'])")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{panel}/tasks/*-*")
+        await tab_to(page, "#field-consentCreditCheck")
+        await page.keyboard.press("Space")
+        await tab_to(page, "#field-consentDataProcessing")
+        await page.keyboard.press("Space")
+        await tab_to(page, "form[action^='/tasks/'] button[type=submit]")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{panel}/tasks/")
+        assert await page.locator("text=Give your consents").count() == 1
+        assert await page.locator("a:has-text('Give your consents')").count() == 0
+    finally:
+        await context.close()
