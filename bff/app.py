@@ -15,7 +15,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -160,7 +159,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         dependencies={"db": Provide(provide_db)},
         state=state,
         stores={"sessions": RedisStore(redis, namespace="panel-sessions")},
-        middleware=[DefineMiddleware(SecurityHeadersMiddleware), session_config.middleware],
+        middleware=[SecurityHeadersMiddleware(), session_config.middleware],
         csrf_config=csrf_config,
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         exception_handlers={HTTPException: _html_error, RedisError: _unavailable},

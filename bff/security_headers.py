@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.middleware import AbstractMiddleware
-from litestar.types import Message, Receive, Scope, Send
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # No inline scripts or styles anywhere: everything comes from /static.
 CONTENT_SECURITY_POLICY = (
@@ -15,10 +15,10 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class SecurityHeadersMiddleware(AbstractMiddleware):
-    scopes = {ScopeType.HTTP}  # noqa: RUF012 - Litestar reads this class attribute
+class SecurityHeadersMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
@@ -37,4 +37,4 @@ class SecurityHeadersMiddleware(AbstractMiddleware):
                     headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await next_app(scope, receive, send_with_headers)

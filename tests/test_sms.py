@@ -167,9 +167,7 @@ def dispatcher(
     return SmsDispatcher(sessions, provider, retry_initial_seconds=30, **kw)
 
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
+@pytest.mark.asyncio(loop_scope="session")
 async def test_queueing_the_same_message_twice_stores_it_once(
     outbox: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -179,6 +177,7 @@ async def test_queueing_the_same_message_twice_stores_it_once(
         assert await session.scalar(select(func.count()).select_from(SmsMessage)) == 1
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_a_sent_message_records_the_provider_id_and_forgets_the_code(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
@@ -198,6 +197,7 @@ async def test_a_sent_message_records_the_provider_id_and_forgets_the_code(
     assert "123456" in request["form"]["message"]
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_a_provider_outage_delays_the_message_and_loses_nothing(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
@@ -227,6 +227,7 @@ async def test_a_provider_outage_delays_the_message_and_loses_nothing(
     assert len({r["form"]["idx"] for r in stub.requests}) == 1
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_an_invalid_number_fails_at_once_and_keeps_no_code(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
@@ -239,6 +240,7 @@ async def test_an_invalid_number_fails_at_once_and_keeps_no_code(
     assert "error 13" in (message.last_error or "")
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_wrong_credentials_are_retried_not_dropped(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
@@ -250,6 +252,7 @@ async def test_wrong_credentials_are_retried_not_dropped(
     assert "error 101" in (message.last_error or "")
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_an_idx_already_used_means_an_earlier_attempt_got_through(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
@@ -259,6 +262,7 @@ async def test_an_idx_already_used_means_an_earlier_attempt_got_through(
     assert (await only_message(outbox)).state == SmsState.SENT
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_a_message_is_given_up_after_the_last_attempt(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
@@ -307,6 +311,7 @@ def test_the_demo_provider_is_refused_outside_demo_mode() -> None:
 
 
 @pytest.mark.engine
+@pytest.mark.asyncio(loop_scope="session")
 async def test_the_demo_outbox_page_shows_what_the_demo_provider_sent(stack: Stack) -> None:
     redis = Redis.from_url(stack.settings.redis_url)
     reference = str(uuid.uuid4())

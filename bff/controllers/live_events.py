@@ -35,7 +35,7 @@ class LiveEventsController(Controller):
     async def events(
         self,
         request: Request[Any, Any, State],
-        channels: ChannelsPlugin,
+        channels: NamedDependency[ChannelsPlugin],
         participant: NamedDependency[ParticipantContext],
     ) -> ServerSentEvent:
         clock = request.app.state.clock

@@ -11,13 +11,14 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
 from bff.services.task_completion import client_of, complete_participant_task
 from panel_core.db.models import TaskState
+from panel_core.drafts import load_draft, save_draft
 from panel_core.forms import input_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
 
@@ -70,6 +71,7 @@ class ParticipantPagesController(Controller):
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
         task_id: FromPath[uuid.UUID],
+        saved: FromQuery[str] = "",
     ) -> Template:
         task = await get_participant_task(
             db, participant.case_id, participant.participant_id, task_id
@@ -81,7 +83,8 @@ class ParticipantPagesController(Controller):
             context={
                 "task": task,
                 "fields": list(input_components(task.form_schema or {})),
-                "values": {},
+                "values": await load_draft(db, task),
+                "saved": saved == "1",
                 "errors": {},
                 "participant_session": session_context(request, participant),
             },
@@ -96,7 +99,16 @@ class ParticipantPagesController(Controller):
         task_id: FromPath[uuid.UUID],
         data: URLEncodedBody[dict[str, Any]],
     ) -> Template | Redirect:
-        submitted = {k: v for k, v in data.items() if k != "_csrf_token"}
+        submitted = {k: v for k, v in data.items() if k not in {"_csrf_token", "action"}}
+        if data.get("action") == "save":
+            task = await get_participant_task(
+                db, participant.case_id, participant.participant_id, task_id
+            )
+            if task is None or task.state != TaskState.OPEN:
+                raise NotFoundException(NOT_FOUND)
+            await save_draft(db, task, participant.participant_id, submitted)
+            await db.commit()
+            return Redirect(path=f"/tasks/{task_id}?saved=1", status_code=303)
         outcome = await complete_participant_task(
             request.app.state, db, participant, task_id, submitted, client_of(request)
         )

@@ -17,6 +17,7 @@ from panel_core import audit
 from panel_core.auth.service import Client
 from panel_core.completions import TaskNotOpenError, submit
 from panel_core.db.models import SubmissionState, TaskState
+from panel_core.drafts import discard_draft
 from panel_core.forms import process_variables, read_submission
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
@@ -74,6 +75,7 @@ async def complete_participant_task(
         )
     except TaskNotOpenError:
         return CompletionResult(not_open=True)
+    await discard_draft(db, task)
     # Committed before the engine is called: a failed call loses nothing.
     try:
         await db.commit()

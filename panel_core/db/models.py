@@ -248,3 +248,19 @@ class SmsMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class TaskDraft(Base):
+    """What a participant typed into a task but has not sent yet, kept across devices."""
+
+    __tablename__ = "task_draft"
+
+    panel_task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="CASCADE"), primary_key=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    # The raw form values as typed, so even invalid input comes back exactly as it was.
+    answers: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
