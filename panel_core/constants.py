@@ -69,6 +69,10 @@ ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
 # panel's own storage, so personal data never becomes a process variable.
 FORM_PROPERTY_SEND_TO_PROCESS: Final = "sendToProcess"
 
+# Custom property marking a checkbox as a consent: giving it is recorded with the exact text
+# shown (see panel_core/consents.py).
+FORM_PROPERTY_CONSENT: Final = "consent"
+
 # Redis streams written by the Zeebe Redis exporter (stream prefix + ":" + value type).
 EXPORTER_STREAM_PREFIX: Final = "zeebe"
 STREAM_USER_TASK: Final = f"{EXPORTER_STREAM_PREFIX}:USER_TASK"

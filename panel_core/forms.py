@@ -7,6 +7,7 @@ with the ``sendToProcess`` property become process variables.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -99,3 +100,36 @@ def process_variables(schema: Mapping[str, Any], answers: Mapping[str, Any]) -> 
         == "true"
     }
     return {key: value for key, value in answers.items() if key in marked}
+
+
+def page_components(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the task page shows, in reading order: inputs and text blocks.
+
+    Text blocks carry ``html``: their markdown rendered to escaped HTML (headings and
+    paragraphs), so nothing from a form can inject markup into the page.
+    """
+    shown: list[dict[str, Any]] = []
+    stack = list(reversed(schema.get("components", [])))
+    while stack:
+        component = stack.pop()
+        kind = component.get("type")
+        if kind == "text" and component.get("text"):
+            shown.append({**component, "html": text_html(str(component["text"]))})
+        elif kind in INPUT_TYPES and component.get("key"):
+            shown.append(dict(component))
+        stack.extend(reversed(component.get("components", [])))
+    return shown
+
+
+def text_html(markdown: str) -> str:
+    blocks = [block.strip() for block in markdown.replace("\r\n", "\n").split("\n\n")]
+    parts = []
+    for block in blocks:
+        if not block:
+            continue
+        hashes = len(block) - len(block.lstrip("#"))
+        if 0 < hashes <= 6 and block[hashes : hashes + 1] == " ":
+            parts.append(f"<h2>{html.escape(block[hashes + 1 :].strip())}</h2>")
+        else:
+            parts.append(f"<p>{html.escape(' '.join(block.split()))}</p>")
+    return "".join(parts)

@@ -17,13 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
 from bff.services.task_completion import client_of, complete_participant_task
+from panel_core.consents import consent_texts, text_version
 from panel_core.db.models import TaskState
 from panel_core.drafts import load_draft, save_draft
-from panel_core.forms import input_components
+from panel_core.forms import page_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
 
 NOT_FOUND = "Not found"
 DISPLAY_ZONE = ZoneInfo("Europe/Warsaw")
+
+
+def consent_versions(schema: dict[str, Any]) -> dict[str, str]:
+    return {key: text_version(text) for key, text in consent_texts(schema).items()}
 
 
 def session_context(
@@ -82,7 +87,8 @@ class ParticipantPagesController(Controller):
             "task.html.j2",
             context={
                 "task": task,
-                "fields": list(input_components(task.form_schema or {})),
+                "fields": page_components(task.form_schema or {}),
+                "consent_versions": consent_versions(task.form_schema or {}),
                 "values": await load_draft(db, task),
                 "saved": saved == "1",
                 "errors": {},
@@ -123,7 +129,8 @@ class ParticipantPagesController(Controller):
                 "task.html.j2",
                 context={
                     "task": task,
-                    "fields": list(input_components(task.form_schema or {})),
+                    "fields": page_components(task.form_schema or {}),
+                    "consent_versions": consent_versions(task.form_schema or {}),
                     "values": submitted,
                     "errors": outcome.errors,
                     "participant_session": session_context(request, participant),

@@ -16,6 +16,7 @@ from bff.dependencies import ParticipantContext
 from panel_core import audit
 from panel_core.auth.service import Client
 from panel_core.completions import TaskNotOpenError, submit
+from panel_core.consents import record_consents
 from panel_core.db.models import SubmissionState, TaskState
 from panel_core.drafts import discard_draft
 from panel_core.forms import process_variables, read_submission
@@ -75,6 +76,7 @@ async def complete_participant_task(
         )
     except TaskNotOpenError:
         return CompletionResult(not_open=True)
+    record_consents(db, task, participant.participant_id, answers)
     await discard_draft(db, task)
     # Committed before the engine is called: a failed call loses nothing.
     try:

@@ -264,3 +264,26 @@ class TaskDraft(Base):
     # The raw form values as typed, so even invalid input comes back exactly as it was.
     answers: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConsentRecord(Base):
+    """A consent given: who, when, in which task, and the exact text with its SHA-256."""
+
+    __tablename__ = "consent_record"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    panel_task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="CASCADE")
+    )
+    consent_key: Mapped[str] = mapped_column(String(255))
+    # The deployed form version the text came from.
+    form_key: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)

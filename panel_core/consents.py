@@ -1,0 +1,56 @@
+"""Consents: each one recorded with the exact text the participant saw and its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from panel_core.constants import FORM_PROPERTY_CONSENT
+from panel_core.db.models import ConsentRecord, PanelTask
+from panel_core.forms import page_components
+
+
+def consent_texts(schema: Mapping[str, Any]) -> dict[str, str]:
+    """The full text of each consent in a form: the form's explanatory text plus its label."""
+    components = page_components(schema)
+    intro = "\n\n".join(str(c["text"]).strip() for c in components if c.get("type") == "text")
+    texts = {}
+    for component in components:
+        marked = str(component.get("properties", {}).get(FORM_PROPERTY_CONSENT, "")).lower()
+        if component.get("type") == "checkbox" and marked == "true":
+            parts = [intro, str(component.get("label", "")), str(component.get("description", ""))]
+            texts[component["key"]] = "\n\n".join(part for part in parts if part)
+    return texts
+
+
+def text_version(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_consents(
+    session: AsyncSession,
+    task: PanelTask,
+    participant_id: uuid.UUID,
+    answers: Mapping[str, Any],
+) -> list[ConsentRecord]:
+    """Add a record for every consent given in these answers, in the caller's transaction."""
+    records = []
+    for key, text in consent_texts(task.form_schema or {}).items():
+        if answers.get(key) is True:
+            record = ConsentRecord(
+                id=uuid.uuid4(),
+                case_id=task.case_id,
+                participant_id=participant_id,
+                panel_task_id=task.id,
+                consent_key=key,
+                form_key=task.form_key,
+                text=text,
+                text_sha256=text_version(text),
+            )
+            session.add(record)
+            records.append(record)
+    return records
