@@ -88,11 +88,25 @@ def _cmd_camunda_run(args: argparse.Namespace) -> int:
             shutil.rmtree(own_tmp, ignore_errors=True)
 
 
+def _cmd_screenshots(args: argparse.Namespace) -> int:
+    # Playwright is a development dependency; the other commands work without it.
+    from devtools.screenshots import take_screenshots
+
+    for path in take_screenshots():
+        print(path)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devtools", description="Run the real services used by tests and demos."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    shots = commands.add_parser(
+        "screenshots", help="screenshots of every page at 375 and 1280 px into docs/screenshots"
+    )
+    shots.set_defaults(handler=_cmd_screenshots)
 
     java = commands.add_parser("java-home", help="print the JDK used to run Camunda")
     java.set_defaults(handler=_cmd_java_home)

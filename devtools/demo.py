@@ -13,6 +13,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -23,6 +26,32 @@ from panel_core.constants import EXPORTED_VALUE_TYPES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / ".demo"
+CLI = [sys.executable, "-m", "panel_core.cli"]
+
+
+@dataclass(frozen=True)
+class DemoStack:
+    panel: str
+    engine: CamundaEngine
+    redis_url: str
+    env: dict[str, str]
+    directory: Path
+    processes: tuple[subprocess.Popen[bytes], ...]
+
+    def open_case(self, co_borrowers: int) -> str:
+        """Open a case through the CLI and return what it printed."""
+        return subprocess.run(
+            [*CLI, "start-case", "--co-borrowers", str(co_borrowers), "--channel", "branch"],
+            env=self.env,
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    @property
+    def healthy(self) -> bool:
+        return all(p.poll() is None for p in self.processes) and self.engine.is_running
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -41,16 +70,17 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def run_demo(port: int = 8000) -> int:
-    shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    DEMO_DIR.mkdir(parents=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+@contextmanager
+def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
+    """Every part of the panel, started fresh in ``directory``, stopped on exit."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
     processes: list[subprocess.Popen[bytes]] = []
     with RedisServer() as redis:
         engine = CamundaEngine(
-            DEMO_DIR / "camunda-data",
+            directory / "camunda-data",
             redis.url,
-            log_path=DEMO_DIR / "camunda.log",
+            log_path=directory / "camunda.log",
             exported_value_types=EXPORTED_VALUE_TYPES,
         )
         try:
@@ -58,59 +88,63 @@ def run_demo(port: int = 8000) -> int:
             engine.start()
             env = dict(os.environ)
             env.update(
-                PANEL_DATABASE_URL=f"sqlite+aiosqlite:///{DEMO_DIR / 'panel.db'}",
+                PANEL_DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'panel.db'}",
                 PANEL_REDIS_URL=redis.url,
                 PANEL_ZEEBE_ADDRESS=engine.grpc_address,
                 PANEL_CAMUNDA_REST_URL=engine.rest_url,
                 PANEL_DEMO_MODE="true",
                 PANEL_SECURE_COOKIES="false",
+                PANEL_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
             )
-            cli = [sys.executable, "-m", "panel_core.cli"]
-            subprocess.run([*cli, "migrate"], env=env, cwd=REPO_ROOT, check=True)
-            subprocess.run([*cli, "deploy"], env=env, cwd=REPO_ROOT, check=True)
-            for name, command in (
-                ("workers", [sys.executable, "-m", "workers.main"]),
-                (
-                    "bff",
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "--factory",
-                        "bff.app:app_factory",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                ),
-            ):
-                log = (DEMO_DIR / f"{name}.log").open("wb")
-                processes.append(
-                    subprocess.Popen(
-                        command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            subprocess.run([*CLI, "migrate"], env=env, cwd=REPO_ROOT, check=True)
+            subprocess.run([*CLI, "deploy"], env=env, cwd=REPO_ROOT, check=True)
+            commands = {
+                "workers": [sys.executable, "-m", "workers.main"],
+                "bff": [
+                    sys.executable, "-m", "uvicorn", "--factory", "bff.app:app_factory",
+                    "--host", "127.0.0.1", "--port", str(port),
+                ],
+            }  # fmt: skip
+            for name, command in commands.items():
+                with (directory / f"{name}.log").open("wb") as log:
+                    processes.append(
+                        subprocess.Popen(
+                            command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+                        )
                     )
-                )
             panel = f"http://127.0.0.1:{port}"
             _wait_http(f"{panel}/health")
-            case = subprocess.run(
-                [*cli, "start-case", "--co-borrowers", "2", "--channel", "branch"],
-                env=env,
-                cwd=REPO_ROOT,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
+            yield DemoStack(panel, engine, redis.url, env, directory, tuple(processes))
+        finally:
+            # A second Ctrl-C must not leave half the stack running.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            engine.stop()
+            signal.signal(signal.SIGINT, previous)
+
+
+def run_demo(port: int = 8000) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with running_stack(DEMO_DIR, port) as stack:
+            case = stack.open_case(co_borrowers=2)
+            panel = stack.panel
             print(f"\nCustomer Panel demo is running (logs in {DEMO_DIR}).")
-            print(f"  Panel:            {panel}/tasks/")
-            print(f"  Channel API docs: {panel}/schema/swagger")
-            print(f"  Engine REST API:  {engine.rest_url}/v2/topology")
-            print(f"  Engine gRPC:      {engine.grpc_address}")
+            print(f"  Participant login: {panel}/login")
+            print(f"  SMS outbox:        {panel}/dev/outbox   (demo mode: SMS land here)")
+            print(f"  Channel API docs:  {panel}/schema/swagger")
+            print(f"  Engine REST API:   {stack.engine.rest_url}/v2/topology")
+            print(f"  Engine gRPC:       {stack.engine.grpc_address}")
             print(
                 "  Operate: not included. Operate 8.6 needs Elasticsearch or OpenSearch, which"
                 " this machine cannot install; see docs/operations.md."
             )
-            print(f"  SMS outbox:       {panel}/dev/outbox   (demo mode: SMS land here)")
             print("\nA demo case was opened:")
             for line in case.splitlines():
                 print(f"  {line}")
@@ -125,27 +159,17 @@ def run_demo(port: int = 8000) -> int:
             print("\nOpen another case with:")
             print(
                 "  "
-                + " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("PANEL_"))
+                + " ".join(f"{k}={v}" for k, v in stack.env.items() if k.startswith("PANEL_"))
                 + " .venv/bin/customer-panel start-case --co-borrowers 1"
             )
             print("\nCtrl-C stops everything.", flush=True)
-            while all(p.poll() is None for p in processes) and engine.is_running:
+            while stack.healthy:
                 time.sleep(0.5)
             print("A demo process stopped unexpectedly; see the logs above.", file=sys.stderr)
             return 1
-        except KeyboardInterrupt:
-            print("\nStopping the demo...", flush=True)
-            return 0
-        finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            engine.stop()
+    except KeyboardInterrupt:
+        print("\nStopped the demo.", flush=True)
+        return 0
 
 
 def main() -> int:

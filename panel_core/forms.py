@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from panel_core.constants import FORM_PROPERTY_SEND_TO_PROCESS
+from panel_core.feel import FeelError, evaluate
 
 INPUT_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "select", "radio"})
 
@@ -73,21 +74,53 @@ def _convert(component: Mapping[str, Any], raw: Any) -> tuple[Any, str | None]:
     return text, None
 
 
+def hidden_keys(schema: Mapping[str, Any], context: Mapping[str, Any]) -> set[str]:
+    """Fields whose ``conditional.hide`` expression is true for these values.
+
+    An expression that fails to evaluate leaves its field shown, as form-js does (feelin's
+    error becomes null there); expressions the server cannot evaluate at all are refused
+    when the form is checked (panel_core.feel.check_form), not here.
+    """
+    hidden = set()
+    for component in input_components(schema):
+        condition = (component.get("conditional") or {}).get("hide")
+        if not condition:
+            continue
+        try:
+            if evaluate(str(condition), context) is True:
+                hidden.add(component["key"])
+        except FeelError:
+            continue
+    return hidden
+
+
 def read_submission(
-    schema: Mapping[str, Any], submitted: Mapping[str, Any]
+    schema: Mapping[str, Any],
+    submitted: Mapping[str, Any],
+    variables: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Convert submitted values; returns (variables for the engine, errors by field key)."""
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
+    """Convert submitted values; returns (answers, errors by field key).
+
+    Fields hidden by their condition (evaluated on the task's variables and these answers, as
+    form-js does) are neither required nor kept.
+    """
+    converted: dict[str, Any] = {}
+    problems: dict[str, str] = {}
     for component in input_components(schema):
         key = component["key"]
         if component.get("readonly") or component.get("disabled"):
             continue
         value, error = _convert(component, submitted.get(key))
+        converted[key] = value
         if error:
-            errors[key] = error
-        elif value is not None:
-            values[key] = value
+            problems[key] = error
+    hidden = hidden_keys(schema, {**(variables or {}), **converted})
+    values = {
+        k: v
+        for k, v in converted.items()
+        if v is not None and k not in hidden and k not in problems
+    }
+    errors = {k: e for k, e in problems.items() if k not in hidden}
     return values, errors
 
 

@@ -74,3 +74,27 @@ def test_required_consents_must_be_given() -> None:
 def test_display_components_are_not_inputs() -> None:
     keys = [component["key"] for component in input_components(form(c.FORM_CONSENTS))]
     assert keys == ["consentCreditCheck", "consentDataProcessing"]
+
+
+def test_fields_hidden_by_their_condition_are_neither_required_nor_sent() -> None:
+    schema = form(c.FORM_INCOME)
+    values, errors = read_submission(
+        schema,
+        {"employmentType": "retired", "monthlyNetIncome": "3000", "employerName": "Old Firm"},
+    )
+    assert errors == {}
+    assert "employerName" not in values
+    values, _ = read_submission(
+        schema,
+        {"employmentType": "employed", "monthlyNetIncome": "3000", "employerName": "New Firm"},
+    )
+    assert values["employerName"] == "New Firm"
+
+
+def test_an_other_loans_detail_is_kept_only_when_there_are_other_loans() -> None:
+    schema = form(c.FORM_QUESTIONNAIRE)
+    base = {"maritalStatus": "single", "dependants": "0", "otherLoansDetails": "car loan"}
+    without, _ = read_submission(schema, base)
+    with_loans, _ = read_submission(schema, {**base, "hasOtherLoans": "true"})
+    assert "otherLoansDetails" not in without
+    assert with_loans["otherLoansDetails"] == "car loan"
