@@ -13,7 +13,10 @@ from typing import Any, TypeVar
 import httpx
 from litestar.testing import AsyncTestClient
 
+from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from panel_core.auth.pesel import make_pesel
+from panel_core.constants import CASE_TYPE_CREDIT
+from panel_core.settings import Settings
 
 T = TypeVar("T")
 
@@ -77,3 +80,16 @@ def person(role: str, index: int, locale: str = "pl") -> dict[str, str]:
         "phone": f"+4850{secrets.randbelow(10**7):07d}",
         "locale": locale,
     }
+
+
+async def open_case_via_channel(settings: Settings, people: list[dict[str, str]]) -> dict[str, Any]:
+    """Open a credit case as a bank channel does, through the channels' API."""
+    async with AsyncTestClient(create_app(settings)) as client:
+        response = await client.post(
+            "/api/channel/cases",
+            json={"caseType": CASE_TYPE_CREDIT, "participants": people},
+            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
+        )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -13,13 +13,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from bff.app import create_app
 from panel_core import constants as c
 from panel_core.consents import consent_texts
 from panel_core.db.models import ConsentRecord, PanelTask
 from panel_core.forms import text_html
 from tests.conftest import REPO_ROOT, Stack
-from tests.helpers import eventually, form_token, person, sign_in
+from tests.helpers import eventually, form_token, open_case_via_channel, person, sign_in
 
 FORM = REPO_ROOT / "bpmn" / "forms" / f"{c.FORM_CONSENTS}.form"
 
@@ -47,16 +47,8 @@ def test_form_text_is_rendered_escaped() -> None:
 async def test_giving_consents_records_the_text_and_its_hash(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with AsyncTestClient(create_app(stack.settings)) as client:
-        response = await client.post(
-            "/api/channel/cases",
-            json={
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
-            },
-            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
-        )
-    participant = response.json()["participants"][0]["participantId"]
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    participant = case["participants"][0]["participantId"]
 
     async def consents_task() -> PanelTask | None:
         async with sessions() as session:

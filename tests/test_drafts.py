@@ -10,27 +10,19 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from bff.app import create_app
 from panel_core import constants as c
 from panel_core.db.models import PanelTask, TaskDraft, TaskState
 from tests.conftest import Stack
-from tests.helpers import eventually, form_token, person, sign_in
+from tests.helpers import eventually, form_token, open_case_via_channel, person, sign_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def _case(stack: Stack) -> dict[str, Any]:
-    async with AsyncTestClient(create_app(stack.settings)) as client:
-        response = await client.post(
-            "/api/channel/cases",
-            json={
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)],
-            },
-            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
-        )
-    body: dict[str, Any] = response.json()
-    return body
+    return await open_case_via_channel(
+        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+    )
 
 
 async def _income_task(

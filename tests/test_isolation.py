@@ -14,11 +14,18 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from bff.app import create_app
 from panel_core import constants as c
 from panel_core.db.models import PanelTask, TaskState
 from tests.conftest import Stack
-from tests.helpers import csrf_headers, csrf_token, eventually, person, sign_in
+from tests.helpers import (
+    csrf_headers,
+    csrf_token,
+    eventually,
+    open_case_via_channel,
+    person,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -29,15 +36,7 @@ async def _case(stack: Stack, co_borrowers: int) -> dict[str, Any]:
     people = [person(c.ROLE_PRIMARY_BORROWER, 0)] + [
         person(c.ROLE_CO_BORROWER, i + 1) for i in range(co_borrowers)
     ]
-    async with AsyncTestClient(create_app(stack.settings)) as client:
-        response = await client.post(
-            "/api/channel/cases",
-            json={"caseType": c.CASE_TYPE_CREDIT, "participants": people},
-            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
-        )
-    assert response.status_code == 201
-    body: dict[str, Any] = response.json()
-    return body
+    return await open_case_via_channel(stack.settings, people)
 
 
 async def _consents_task(

@@ -13,27 +13,18 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from bff.app import create_app
 from panel_core import constants as c
 from panel_core.clock import FakeClock
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from tests.conftest import Stack
-from tests.helpers import person, sign_in
+from tests.helpers import open_case_via_channel, person, sign_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def _participant(stack: Stack) -> dict[str, Any]:
-    async with AsyncTestClient(create_app(stack.settings)) as client:
-        response = await client.post(
-            "/api/channel/cases",
-            json={
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
-            },
-            headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
-        )
-    body: dict[str, Any] = response.json()
+    body = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
     return {"case_id": body["caseId"], "participant_id": body["participants"][0]["participantId"]}
 
 

@@ -86,6 +86,21 @@ async def step_two(client: AsyncTestClient[Any], code: str) -> httpx.Response:
     )
 
 
+async def invitation_login(
+    client: AsyncTestClient[Any], case_number: str, fragment: str, code: str
+) -> httpx.Response:
+    return await client.post(
+        "/login",
+        data={
+            "case": case_number,
+            "fragment": fragment,
+            "code": code,
+            "_csrf_token": csrf_token(client),
+        },
+        follow_redirects=False,
+    )
+
+
 async def resend(client: AsyncTestClient[Any]) -> httpx.Response:
     return await client.post(
         "/login/resend", data={"_csrf_token": csrf_token(client)}, follow_redirects=False
@@ -173,29 +188,11 @@ async def test_the_invitation_link_signs_in_once_and_a_redelivered_job_sends_not
     async with clients() as client:
         form = await client.get(f"/login?{url.query.decode()}")
         assert f'value="{code}"' in form.text and f'value="{case["caseNumber"]}"' in form.text
-        response = await client.post(
-            "/login",
-            data={
-                "case": case["caseNumber"],
-                "fragment": co["pesel"][-4:],
-                "code": code,
-                "_csrf_token": csrf_token(client),
-            },
-            follow_redirects=False,
-        )
+        response = await invitation_login(client, case["caseNumber"], co["pesel"][-4:], code)
         assert signed_in(response), response.text
     async with clients() as client:
         await client.get("/login")
-        reused = await client.post(
-            "/login",
-            data={
-                "case": case["caseNumber"],
-                "fragment": co["pesel"][-4:],
-                "code": code,
-                "_csrf_token": csrf_token(client),
-            },
-            follow_redirects=False,
-        )
+        reused = await invitation_login(client, case["caseNumber"], co["pesel"][-4:], code)
         assert reused.status_code == 400
         assert "not correct" in reused.text
 
