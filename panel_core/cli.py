@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import sys
 import uuid
@@ -19,6 +20,7 @@ from panel_core.cases import CaseValidationError, ParticipantRegistration, start
 from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient, EngineRejectedError, EngineUnavailableError
+from panel_core.feel import check_form
 from panel_core.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,9 +42,33 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "heads")
 
 
-async def deploy(settings: Settings) -> dict[str, object]:
+class ModelCheckError(ValueError):
+    """A model or form uses something the panel cannot honour; nothing was deployed."""
+
+
+def check_models(files: list[Path]) -> list[str]:
+    """Every problem that would make the panel misjudge a form at run time."""
+    problems: list[str] = []
+    for path in files:
+        if path.suffix != ".form":
+            continue
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: not a readable form ({exc})")
+            continue
+        problems.extend(f"{path.name}: {problem}" for problem in check_form(schema))
+    return problems
+
+
+async def deploy(settings: Settings, files: list[Path] | None = None) -> dict[str, object]:
+    """Deploy the models and forms, refusing them all if any form cannot be served."""
+    files = model_files() if files is None else files
+    problems = check_models(files)
+    if problems:
+        raise ModelCheckError("\n".join(problems))
     async with CamundaRestClient(settings.camunda_rest_url) as engine:
-        return await engine.deploy(model_files())
+        return await engine.deploy(files)
 
 
 def demo_participants(co_borrowers: int) -> list[ParticipantRegistration]:
@@ -141,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         migrate(settings.database_url)
         return 0
     if args.command == "deploy":
-        result = asyncio.run(deploy(settings))
+        try:
+            result = asyncio.run(deploy(settings))
+        except ModelCheckError as exc:
+            print(f"error: nothing was deployed:\n{exc}", file=sys.stderr)
+            return 2
         print(f"deployed: {result.get('deploymentKey')}")
         return 0
     if args.command == "unlock":
