@@ -11,13 +11,12 @@ import pytest
 from panel_core.cli import ModelCheckError, check_models, deploy, model_files
 from panel_core.settings import Settings
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 def test_the_shipped_models_pass_the_check() -> None:
     assert check_models(model_files()) == []
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_an_unsupported_expression_stops_the_whole_deployment(tmp_path: Path) -> None:
     shutil.copytree(Path(model_files()[0]).parent, tmp_path / "bpmn")
     form_path = tmp_path / "bpmn" / "forms" / "credit-income.form"
