@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.channels import ChannelsPlugin
@@ -24,20 +26,31 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bff.controllers.case_overview import CaseOverviewController
 from bff.controllers.channel_api import ChannelApiController
 from bff.controllers.dev_outbox import DevOutboxController
 from bff.controllers.dev_session import DevSessionController
+from bff.controllers.documents import (
+    DocumentReviewController,
+    DocumentsController,
+    ParticipantDocumentsApiController,
+)
 from bff.controllers.live_events import LiveEventsController
 from bff.controllers.login import LoginController, logout
 from bff.controllers.participant_api import ParticipantApiController
 from bff.controllers.participant_pages import ParticipantPagesController
+from bff.controllers.signing import SigningApiController, SigningPagesController
 from bff.dependencies import provide_db
+from bff.locale import LocaleMiddleware, switch_language
 from bff.security_headers import SecurityHeadersMiddleware
 from bff.session import PanelSessionConfig
+from panel_core import i18n
 from panel_core.auth.service import LoginService
 from panel_core.clock import Clock, SystemClock
 from panel_core.completions import CompletionDelivery
 from panel_core.db.session import create_engine, create_session_factory
+from panel_core.documents.scanning import EicarScanner
+from panel_core.documents.storage import LocalDiskStorage
 from panel_core.engine.rest import CamundaRestClient
 from panel_core.settings import Settings, check_settings, get_settings
 
@@ -75,6 +88,28 @@ def _unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[A
     return Template(
         "error.html.j2", context={"status_code": 503, "detail": detail}, status_code=503
     )
+
+
+DISPLAY_ZONE = ZoneInfo("Europe/Warsaw")
+
+
+def _local_time(moment: datetime) -> str:
+    """Times as a person in Poland reads them, whatever zone the database gave back."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(DISPLAY_ZONE).strftime("%d.%m.%Y %H:%M")
+
+
+def _install_i18n(engine: JinjaTemplateEngine) -> None:
+    environment = engine.engine
+    environment.add_extension("jinja2.ext.i18n")
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.translate, ngettext=i18n.translate_plural, newstyle=True
+    )
+    environment.globals["current_locale"] = i18n.current_locale
+    environment.globals["language_names"] = i18n.LANGUAGE_NAMES
+    environment.globals["pick"] = i18n.pick
+    environment.filters["local_time"] = _local_time
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
@@ -119,6 +154,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     controllers: list[Any] = [
         health,
+        switch_language,
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False
         ),
@@ -127,6 +163,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         LiveEventsController,
         ParticipantApiController,
         ParticipantPagesController,
+        CaseOverviewController,
+        DocumentsController,
+        DocumentReviewController,
+        ParticipantDocumentsApiController,
+        SigningPagesController,
+        SigningApiController,
         ChannelApiController,
     ]
     if settings.demo_mode:
@@ -146,6 +188,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 retry_initial_seconds=settings.completion_retry_initial_seconds,
                 retry_max_seconds=settings.completion_retry_max_seconds,
             ),
+            "document_storage": LocalDiskStorage(settings.document_storage_dir),
+            "document_scanner": EicarScanner(),
             "channel_api_token": settings.channel_api_token
             or (DEMO_CHANNEL_TOKEN if settings.demo_mode else ""),
         }
@@ -159,12 +203,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         dependencies={"db": Provide(provide_db)},
         state=state,
         stores={"sessions": RedisStore(redis, namespace="panel-sessions")},
-        middleware=[SecurityHeadersMiddleware(), session_config.middleware],
+        middleware=[SecurityHeadersMiddleware(), LocaleMiddleware(), session_config.middleware],
         csrf_config=csrf_config,
-        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_install_i18n
+        ),
         exception_handlers={HTTPException: _html_error, RedisError: _unavailable},
         openapi_config=OpenAPIConfig(title="Customer Panel API", version="0.1.0"),
         lifespan=[lifespan],
+        # Checked against Content-Length before the body is read, and counted while it
+        # streams; a task page sends at most a few files and its answers.
+        request_max_body_size=settings.document_max_bytes * settings.document_max_files_per_request
+        + 1024 * 1024,
     )
 
 

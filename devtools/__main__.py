@@ -97,6 +97,17 @@ def _cmd_screenshots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_messages(args: argparse.Namespace) -> int:
+    from devtools.messages import untranslated, update_catalogs
+
+    for path in update_catalogs():
+        print(path)
+    missing = untranslated("pl")
+    for message in missing:
+        print(f"untranslated (pl): {message}")
+    return 1 if missing else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devtools", description="Run the real services used by tests and demos."
@@ -107,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
         "screenshots", help="screenshots of every page at 375 and 1280 px into docs/screenshots"
     )
     shots.set_defaults(handler=_cmd_screenshots)
+
+    messages = commands.add_parser(
+        "messages", help="extract the UI texts into the gettext catalogs and list untranslated ones"
+    )
+    messages.set_defaults(handler=_cmd_messages)
 
     java = commands.add_parser("java-home", help="print the JDK used to run Camunda")
     java.set_defaults(handler=_cmd_java_home)

@@ -18,6 +18,10 @@ LOGOUT: Final = "logout"
 TASK_COMPLETED: Final = "task.completed"
 DOCUMENT_UPLOADED: Final = "document.uploaded"
 DOCUMENT_DOWNLOADED: Final = "document.downloaded"
+DOCUMENT_REMOVED: Final = "document.removed"
+DOCUMENT_REVIEWED: Final = "document.reviewed"
+DOCUMENT_SIGNED: Final = "document.signed"
+CASE_STATUS_CHANGED: Final = "case.status-changed"
 
 
 def record(

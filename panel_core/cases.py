@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from panel_core import audit
 from panel_core import constants as c
 from panel_core.auth.pesel import PeselError, fragment_hash, fragment_of, validate_pesel
 from panel_core.auth.phone import PhoneError, normalize_phone
@@ -186,5 +187,13 @@ async def set_case_status(session: AsyncSession, case_id: uuid.UUID, status: str
     case = await session.get(Case, case_id)
     if case is None:
         return False
+    if case.status != status:
+        # The participants' activity feed shows the bank's steps from these events.
+        audit.record(session, audit.CASE_STATUS_CHANGED, case_id=case.id, status=status)
     case.status = status
     return True
+
+
+async def case_type_of(session: AsyncSession, case_id: uuid.UUID) -> str:
+    case_type = await session.scalar(select(Case.case_type).where(Case.id == case_id))
+    return str(case_type or "")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from panel_core import case_types
 from panel_core import constants as c
 from panel_core.auth.pesel import make_pesel
 from panel_core.auth.service import LoginService
@@ -61,14 +62,32 @@ def check_models(files: list[Path]) -> list[str]:
     return problems
 
 
-async def deploy(settings: Settings, files: list[Path] | None = None) -> dict[str, object]:
-    """Deploy the models and forms, refusing them all if any form cannot be served."""
+async def deploy(
+    settings: Settings, files: list[Path] | None = None, descriptors: list[Path] | None = None
+) -> dict[str, object]:
+    """Deploy the models and forms, refusing them all if any form or descriptor is wrong.
+
+    The case-type descriptors go to the panel's database once the engine has the models.
+    """
     files = model_files() if files is None else files
-    problems = check_models(files)
+    if descriptors is None:
+        folders = {path.parent for path in files if path.suffix == ".bpmn"} or {BPMN_DIR}
+        descriptors = [d for folder in sorted(folders) for d in case_types.descriptor_files(folder)]
+    problems = check_models(files) + case_types.check_files(files + descriptors)
     if problems:
         raise ModelCheckError("\n".join(problems))
     async with CamundaRestClient(settings.camunda_rest_url) as engine:
-        return await engine.deploy(files)
+        result = await engine.deploy(files)
+    if descriptors:
+        db = create_engine(settings.database_url)
+        try:
+            async with create_session_factory(db)() as session:
+                for path in descriptors:
+                    await case_types.store(session, path.read_bytes())
+                await session.commit()
+        finally:
+            await db.dispose()
+    return result
 
 
 def demo_participants(co_borrowers: int) -> list[ParticipantRegistration]:

@@ -55,6 +55,7 @@ FORM_CONSENTS: Final = "credit-consents"
 FORM_INCOME: Final = "credit-income"
 FORM_QUESTIONNAIRE: Final = "credit-questionnaire"
 FORM_ANALYST_REVIEW: Final = "credit-analyst-review"
+FORM_SIGNATURE: Final = "credit-signature"
 
 # BPMN element ids the tests and docs refer to.
 ELEMENT_PARTICIPANT_WORK: Final = "participant-work"
@@ -62,6 +63,7 @@ ELEMENT_INVITE_PARTICIPANT: Final = "invite-participant"
 ELEMENT_TASK_CONSENTS: Final = "task-consents"
 ELEMENT_TASK_INCOME: Final = "task-income"
 ELEMENT_TASK_QUESTIONNAIRE: Final = "task-questionnaire"
+ELEMENT_TASK_SIGN: Final = "task-sign"
 ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
 
 # Custom property (Camunda Modeler: "Custom properties") that marks a form field whose value
@@ -72,6 +74,11 @@ FORM_PROPERTY_SEND_TO_PROCESS: Final = "sendToProcess"
 # Custom property marking a checkbox as a consent: giving it is recorded with the exact text
 # shown (see panel_core/consents.py).
 FORM_PROPERTY_CONSENT: Final = "consent"
+
+# Custom property marking a checkbox as a signature: ticking it needs a one-time SMS code
+# bound to the SHA-256 of the document shown (see panel_core/signing.py). Its value names the
+# document; "application" is the participant's application summary.
+FORM_PROPERTY_SIGNATURE: Final = "signature"
 
 # Redis streams written by the Zeebe Redis exporter (stream prefix + ":" + value type).
 EXPORTER_STREAM_PREFIX: Final = "zeebe"
@@ -84,3 +91,4 @@ EXPORTED_VALUE_TYPES: Final = ("PROCESS", "FORM", "USER_TASK", "PROCESS_INSTANCE
 # Purposes of SMS messages (the outbox's ``purpose`` column and the template names).
 SMS_INVITATION: Final = "invitation"
 SMS_LOGIN_CODE: Final = "login-code"
+SMS_SIGNING_CODE: Final = "signing"

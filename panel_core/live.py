@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 TASKS_CHANGED: Final = "tasks-changed"
 STATUS_CHANGED: Final = "status-changed"
 ACTIVITY: Final = "activity"
+DOCUMENTS_CHANGED: Final = "documents-changed"
 
 
 def case_channel(case_id: uuid.UUID | str) -> str:

@@ -72,6 +72,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     # SMS. "dev" keeps messages in a Redis list shown at /dev/outbox (demo mode only);
     # "smsapi" sends through SMSAPI.pl.
+    # Uploaded documents: a local directory behind panel_core.documents.storage.
+    document_storage_dir: str = "./var/documents"
+    document_max_bytes: int = 10 * 1024 * 1024
+    document_max_files_per_request: int = 5
+
     sms_provider: str = "dev"
     smsapi_base_url: str = "https://api.smsapi.pl"
     smsapi_token: str = ""

@@ -6,6 +6,7 @@ Central; the workers run as a separate process exactly as in production.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from litestar import Litestar
@@ -25,7 +25,7 @@ from devtools.camunda import CamundaEngine, ensure_distribution
 from devtools.postgres import PostgresServer
 from devtools.redis_server import RedisServer
 from panel_core import constants as c
-from panel_core.cli import migrate, model_files
+from panel_core.cli import deploy, migrate
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.settings import Settings
 
@@ -92,12 +92,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             settings = _settings(redis, postgres, engine)
             migrate(settings.database_url)
-            files = [
-                ("resources", (p.name, p.read_bytes(), "application/octet-stream"))
-                for p in model_files()
-            ]
-            response = httpx.post(f"{engine.rest_url}/v2/deployments", files=files, timeout=30)
-            response.raise_for_status()
+            # Deployed as an operator does it, descriptors included.
+            asyncio.run(deploy(settings))
             log_path = base / "workers.log"
             with log_path.open("wb") as log:
                 workers = subprocess.Popen(

@@ -21,7 +21,13 @@ def form(form_id: str) -> dict[str, Any]:
 
 def test_every_shipped_form_has_the_id_its_constant_names() -> None:
     ids = {json.loads(p.read_text())["id"] for p in FORMS.glob("*.form")}
-    assert ids == {c.FORM_CONSENTS, c.FORM_INCOME, c.FORM_QUESTIONNAIRE, c.FORM_ANALYST_REVIEW}
+    assert ids == {
+        c.FORM_CONSENTS,
+        c.FORM_INCOME,
+        c.FORM_QUESTIONNAIRE,
+        c.FORM_ANALYST_REVIEW,
+        c.FORM_SIGNATURE,
+    }
 
 
 def test_valid_answers_are_converted_to_the_component_types() -> None:

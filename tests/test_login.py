@@ -118,7 +118,7 @@ async def login_code(
 
 
 def signed_in(response: httpx.Response) -> bool:
-    return response.status_code == 303 and response.headers.get("location") == "/tasks/"
+    return response.status_code == 303 and response.headers.get("location") == "/case/"
 
 
 def wrong_code(code: str) -> str:

@@ -68,6 +68,7 @@ def test_user_tasks_use_the_shared_form_ids_and_assignment(model: ElementTree.El
         c.ELEMENT_TASK_CONSENTS: c.FORM_CONSENTS,
         c.ELEMENT_TASK_INCOME: c.FORM_INCOME,
         c.ELEMENT_TASK_QUESTIONNAIRE: c.FORM_QUESTIONNAIRE,
+        c.ELEMENT_TASK_SIGN: c.FORM_SIGNATURE,
         c.ELEMENT_TASK_ANALYST_REVIEW: c.FORM_ANALYST_REVIEW,
     }
     assert set(tasks) == set(expected_forms)

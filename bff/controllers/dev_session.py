@@ -59,7 +59,7 @@ class DevSessionController(Controller):
                 ROTATE: True,
             }
         )
-        return Redirect(path="/tasks/", status_code=303)
+        return Redirect(path="/case/", status_code=303)
 
     @post("/sign-out")
     async def sign_out(self, request: Request[Any, Any, State]) -> Redirect:

@@ -30,16 +30,17 @@ from bff.session import ROTATE
 from panel_core import audit
 from panel_core.auth.service import Client, LoginResult, LoginService, Outcome
 from panel_core.case_numbers import normalize_case_number
+from panel_core.i18n import N_, gettext, ngettext
 
 T = TypeVar("T")
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{2,6}-\d{4}-\d{8}$")
 MAX_FIELD = 64
 
-WRONG = "The details or the code are not correct, or the code has expired."
-UNAVAILABLE = "Signing in is temporarily unavailable. Please try again in a few minutes."
-RATE_LIMITED = "Too many attempts. Please wait a few minutes and try again."
-TOO_MANY_CODES = "You have asked for too many codes. Please wait 15 minutes and try again."
-SENT = (
+WRONG = N_("The details or the code are not correct, or the code has expired.")
+UNAVAILABLE = N_("Signing in is temporarily unavailable. Please try again in a few minutes.")
+RATE_LIMITED = N_("Too many attempts. Please wait a few minutes and try again.")
+TOO_MANY_CODES = N_("You have asked for too many codes. Please wait 15 minutes and try again.")
+SENT = N_(
     "If the details match a case, we have sent a code by SMS to the phone number the bank "
     "has for you."
 )
@@ -54,9 +55,12 @@ def _client(request: Request[Any, Any, State]) -> Client:
 
 def _locked_message(seconds: int) -> str:
     minutes = max(1, (seconds + 59) // 60)
-    return (
-        f"Access to this case is locked for {minutes} more minute{'s' if minutes != 1 else ''} "
-        "after too many wrong codes. Call the bank if you need it unlocked sooner."
+    return ngettext(
+        "Access to this case is locked for %(num)s more minute after too many wrong codes. "
+        "Call the bank if you need it unlocked sooner.",
+        "Access to this case is locked for %(num)s more minutes after too many wrong codes. "
+        "Call the bank if you need it unlocked sooner.",
+        minutes,
     )
 
 
@@ -64,10 +68,12 @@ def _warning(result: LoginResult, lock_seconds: int) -> str | None:
     if result.attempts_before_lock is None:
         return None
     minutes = lock_seconds // 60
-    return (
-        f"After {result.attempts_before_lock} more wrong code"
-        f"{'s' if result.attempts_before_lock != 1 else ''} access to this case will be locked "
-        f"for {minutes} minutes."
+    return ngettext(
+        "After %(num)s more wrong code access to this case will be locked for %(minutes)s minutes.",
+        "After %(num)s more wrong codes access to this case will be locked for %(minutes)s "
+        "minutes.",
+        result.attempts_before_lock,
+        minutes=minutes,
     )
 
 
@@ -102,7 +108,11 @@ class LoginController(Controller):
     ) -> Template:
         return Template(
             "login.html.j2",
-            context={"values": values, "errors": errors or {}, "message": message},
+            context={
+                "values": values,
+                "errors": errors or {},
+                "message": gettext(message) if message else None,
+            },
             status_code=status_code,
         )
 
@@ -111,7 +121,11 @@ class LoginController(Controller):
     ) -> Template:
         return Template(
             "login_code.html.j2",
-            context={"message": message, "warning": warning},
+            context={
+                "message": gettext(message) if message else None,
+                "warning": warning,
+                "is_error": message == WRONG,
+            },
             status_code=status_code,
         )
 
@@ -126,7 +140,7 @@ class LoginController(Controller):
                 ROTATE: True,
             }
         )
-        return Redirect(path="/tasks/", status_code=303)
+        return Redirect(path="/case/", status_code=303)
 
     @get("/")
     async def login_page(self, case: FromQuery[str] = "", code: FromQuery[str] = "") -> Template:
@@ -146,14 +160,14 @@ class LoginController(Controller):
         case_number = normalize_case_number(values["case"])
         fragment = values["fragment"].strip()
         if not CASE_NUMBER_SHAPE.match(case_number):
-            errors["case"] = (
+            errors["case"] = gettext(
                 "Enter the case number as it appears in your SMS, e.g. KR-2026-12345678."
             )
         n = settings.pesel_fragment_length
         if not (len(fragment) == n and fragment.isascii() and fragment.isdigit()):
-            errors["fragment"] = f"Enter the last {n} digits of your PESEL number."
+            errors["fragment"] = gettext("Enter the last %(n)s digits of your PESEL number.", n=n)
         if values["code"] and not (values["code"].isascii() and values["code"].strip().isdigit()):
-            errors["code"] = "Enter the code from the SMS: digits only."
+            errors["code"] = gettext("Enter the code from the SMS: digits only.")
         if errors:
             return self._login_page(values=values, errors=errors, status_code=400)
 
@@ -287,5 +301,5 @@ async def logout(request: Request[Any, Any, State]) -> Template:
             await session.commit()
     return Template(
         "login.html.j2",
-        context={"values": {}, "errors": {}, "message": "You have signed out."},
+        context={"values": {}, "errors": {}, "message": gettext("You have signed out.")},
     )

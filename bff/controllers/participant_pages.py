@@ -11,16 +11,26 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
+from bff.services.signing import signing_context
 from bff.services.task_completion import client_of, complete_participant_task
+from bff.services.uploads import filepickers, save_uploads
+from panel_core import audit, case_types
+from panel_core.cases import case_type_of
 from panel_core.consents import consent_texts, text_version
-from panel_core.db.models import TaskState
+from panel_core.db.models import PanelTask, TaskState
+from panel_core.documents.service import (
+    get_participant_document,
+    remove_document,
+    task_documents,
+)
 from panel_core.drafts import load_draft, save_draft
 from panel_core.forms import page_components
+from panel_core.signing import signature_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
 
 NOT_FOUND = "Not found"
@@ -58,9 +68,11 @@ class ParticipantPagesController(Controller):
         participant: NamedDependency[ParticipantContext],
     ) -> Template:
         tasks = await list_participant_tasks(db, participant.case_id, participant.participant_id)
+        descriptor = await case_types.load(db, await case_type_of(db, participant.case_id))
         return Template(
             "tasks.html.j2",
             context={
+                "task_name": lambda task: descriptor.task_name(task.element_id, task.name),
                 "open_tasks": [t for t in tasks if t.state == TaskState.OPEN],
                 "submitted_tasks": [t for t in tasks if t.state == TaskState.SUBMITTED],
                 "done_tasks": [t for t in tasks if t.state == TaskState.COMPLETED],
@@ -77,23 +89,22 @@ class ParticipantPagesController(Controller):
         participant: NamedDependency[ParticipantContext],
         task_id: FromPath[uuid.UUID],
         saved: FromQuery[str] = "",
+        code: FromQuery[str] = "",
     ) -> Template:
         task = await get_participant_task(
             db, participant.case_id, participant.participant_id, task_id
         )
         if task is None:
             raise NotFoundException(NOT_FOUND)
-        return Template(
-            "task.html.j2",
-            context={
-                "task": task,
-                "fields": page_components(task.form_schema or {}),
-                "consent_versions": consent_versions(task.form_schema or {}),
-                "values": await load_draft(db, task),
-                "saved": saved == "1",
-                "errors": {},
-                "participant_session": session_context(request, participant),
-            },
+        return await task_page(
+            request,
+            db,
+            participant,
+            task,
+            values=await load_draft(db, task),
+            errors={},
+            saved=saved == "1",
+            code=code,
         )
 
     @post("/{task_id:uuid}")
@@ -103,38 +114,130 @@ class ParticipantPagesController(Controller):
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
         task_id: FromPath[uuid.UUID],
-        data: URLEncodedBody[dict[str, Any]],
     ) -> Template | Redirect:
-        submitted = {k: v for k, v in data.items() if k not in {"_csrf_token", "action"}}
-        if data.get("action") == "save":
-            task = await get_participant_task(
-                db, participant.case_id, participant.participant_id, task_id
+        form = await request.form()
+        submitted = form_values(form)
+        action = str(submitted.pop("action", ""))
+        task = await get_participant_task(
+            db, participant.case_id, participant.participant_id, task_id
+        )
+        if task is None:
+            raise NotFoundException(NOT_FOUND)
+        state = request.app.state
+        errors: dict[str, str] = {}
+        if task.state == TaskState.OPEN:
+            # Files are kept whatever else is wrong on the page, so nobody uploads twice.
+            errors = await save_uploads(
+                state, db, task, participant.participant_id, form, client_of(request)
             )
-            if task is None or task.state != TaskState.OPEN:
+            if action.startswith("remove-document:"):
+                await remove_participant_document(
+                    state, db, participant, task, action.partition(":")[2]
+                )
+            await db.commit()
+        if action == "save" or action == "upload" or action.startswith("remove-document:"):
+            if task.state != TaskState.OPEN:
                 raise NotFoundException(NOT_FOUND)
             await save_draft(db, task, participant.participant_id, submitted)
             await db.commit()
+            if errors:
+                return await task_page(
+                    request, db, participant, task, values=submitted, errors=errors, status=400
+                )
             return Redirect(path=f"/tasks/{task_id}?saved=1", status_code=303)
         outcome = await complete_participant_task(
-            request.app.state, db, participant, task_id, submitted, client_of(request)
+            state, db, participant, task_id, submitted, client_of(request)
         )
         if outcome.not_found:
             raise NotFoundException(NOT_FOUND)
-        if outcome.errors:
+        if outcome.errors or errors:
             task = await get_participant_task(
                 db, participant.case_id, participant.participant_id, task_id
             )
             assert task is not None
-            return Template(
-                "task.html.j2",
-                context={
-                    "task": task,
-                    "fields": page_components(task.form_schema or {}),
-                    "consent_versions": consent_versions(task.form_schema or {}),
-                    "values": submitted,
-                    "errors": outcome.errors,
-                    "participant_session": session_context(request, participant),
-                },
-                status_code=400,
+            return await task_page(
+                request,
+                db,
+                participant,
+                task,
+                values=submitted,
+                errors={**outcome.errors, **errors},
+                status=400,
             )
-        return Redirect(path="/tasks/", status_code=303)
+        return Redirect(path="/case/", status_code=303)
+
+
+def form_values(form: Any) -> dict[str, Any]:
+    """The form's text values; a field sent several times (a checklist) becomes a list."""
+    values: dict[str, Any] = {}
+    for key in form:
+        if key == "_csrf_token":
+            continue
+        texts = [v for v in form.getall(key) if isinstance(v, str)]
+        if texts:
+            values[key] = texts if len(texts) > 1 else texts[0]
+    return values
+
+
+async def remove_participant_document(
+    state: State,
+    db: AsyncSession,
+    participant: ParticipantContext,
+    task: PanelTask,
+    raw_id: str,
+) -> None:
+    try:
+        document_id = uuid.UUID(raw_id)
+    except ValueError:
+        return
+    document = await get_participant_document(
+        db, participant.case_id, participant.participant_id, document_id
+    )
+    if document is None or document.panel_task_id != task.id:
+        return
+    await remove_document(db, state.document_storage, document)
+    audit.record(
+        db,
+        audit.DOCUMENT_REMOVED,
+        case_id=participant.case_id,
+        participant_id=participant.participant_id,
+        document=str(document.id),
+    )
+
+
+async def task_page(
+    request: Request[Any, Any, State],
+    db: AsyncSession,
+    participant: ParticipantContext,
+    task: PanelTask,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    saved: bool = False,
+    code: str = "",
+    status: int = 200,
+) -> Template:
+    schema = task.form_schema or {}
+    signing = None
+    if task.state == TaskState.OPEN and signature_components(schema):
+        context = await signing_context(db, participant)
+        signing = context.document if context else None
+    descriptor = await case_types.load(db, await case_type_of(db, participant.case_id))
+    return Template(
+        "task.html.j2",
+        context={
+            "task": task,
+            "task_title": descriptor.task_name(task.element_id, task.name),
+            "fields": page_components(schema),
+            "consent_versions": consent_versions(schema),
+            "values": values,
+            "saved": saved,
+            "errors": errors,
+            "uploaded": await task_documents(db, task, participant.participant_id),
+            "has_files": bool(filepickers(schema)),
+            "signing": signing,
+            "code_state": code,
+            "participant_session": session_context(request, participant),
+        },
+        status_code=status,
+    )

@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext
+from bff.services.signing import check_signature
+from bff.services.uploads import filepicker_answers
 from panel_core import audit
 from panel_core.auth.service import Client
 from panel_core.completions import TaskNotOpenError, submit
@@ -55,8 +57,15 @@ async def complete_participant_task(
         return CompletionResult(not_open=True)
     schema = task.form_schema or {}
     answers, errors = read_submission(schema, submitted)
+    files, file_errors = await filepicker_answers(db, task, participant.participant_id)
+    answers.update(files)
+    errors.update(file_errors)
     if errors:
         return CompletionResult(errors=errors)
+    # Last, so a code is used up only when everything else on the page is right.
+    signature_errors = await check_signature(state, db, participant, task, submitted)
+    if signature_errors:
+        return CompletionResult(errors=signature_errors)
     audit.record(
         db,
         audit.TASK_COMPLETED,

@@ -153,7 +153,26 @@ class AttemptStore:
     async def store_invitation(
         self, participant_id: str, identity: str, *, mac: str, expires_at: float, ttl_seconds: int
     ) -> None:
-        key = self.invitation_key(participant_id)
+        await self.store_bound_code(
+            self.invitation_key(participant_id),
+            identity,
+            participant_id,
+            mac=mac,
+            expires_at=expires_at,
+            ttl_seconds=ttl_seconds,
+        )
+
+    async def store_bound_code(
+        self,
+        key: str,
+        identity: str,
+        participant_id: str,
+        *,
+        mac: str,
+        expires_at: float,
+        ttl_seconds: int,
+    ) -> None:
+        """A code that opens one thing (an invitation, a signature), checked by ``verify``."""
         await self._redis.hset(
             key,
             mapping={

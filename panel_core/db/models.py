@@ -287,3 +287,84 @@ class ConsentRecord(Base):
     text: Mapped[str] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
     given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseTypeDescriptor(Base):
+    """The descriptor of a case type as last deployed (panel_core/case_types.py)."""
+
+    __tablename__ = "case_type_descriptor"
+
+    case_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    descriptor: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(String(64))
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DocumentState(enum.StrEnum):
+    UPLOADED = "uploaded"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    # Taken back by the participant before the task was sent; the file is deleted.
+    REMOVED = "removed"
+
+
+class Document(Base):
+    """A file a participant uploaded; the engine only ever sees its id."""
+
+    __tablename__ = "document"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    panel_task_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="SET NULL"), index=True
+    )
+    # The form field (filepicker key) the file answers, which names the document type.
+    field_key: Mapped[str] = mapped_column(String(255))
+    # Generated name in the storage; the participant's file name is never used as a path.
+    storage_key: Mapped[str] = mapped_column(String(128), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    # Detected from the content (magic bytes), not taken from the browser.
+    media_type: Mapped[str] = mapped_column(String(128))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[DocumentState] = mapped_column(
+        Enum(
+            DocumentState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=DocumentState.UPLOADED,
+        index=True,
+    )
+    # Why the bank rejected it, shown to the participant.
+    review_note: Mapped[str | None] = mapped_column(Text)
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reviewed_at: Mapped[datetime | None]
+
+
+class SignatureRecord(Base):
+    """A document signed with a one-time SMS code bound to the document's SHA-256."""
+
+    __tablename__ = "signature_record"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    panel_task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="CASCADE"), unique=True
+    )
+    document_name: Mapped[str] = mapped_column(String(255))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    # How the signer was verified: the SMS code's purpose and the number it went to (masked).
+    verification: Mapped[dict[str, Any]]
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)

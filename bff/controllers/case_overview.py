@@ -1,0 +1,49 @@
+"""The page a participant lands on after signing in: their view of the whole case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.controllers.participant_pages import session_context
+from bff.dependencies import ParticipantContext, provide_participant
+from panel_core import case_types
+from panel_core.cases import get_case_with_participants
+from panel_core.db.models import TaskState
+from panel_core.overview import build_overview
+
+
+class CaseOverviewController(Controller):
+    path = "/case"
+    include_in_schema = False
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/")
+    async def overview(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+    ) -> Template:
+        case = await get_case_with_participants(db, participant.case_id)
+        if case is None:
+            raise NotFoundException("Not found")
+        descriptor = await case_types.load(db, case.case_type)
+        overview = await build_overview(db, case, participant.participant_id, descriptor)
+        return Template(
+            "overview.html.j2",
+            context={
+                "overview": overview,
+                "open_tasks": overview.tasks_in(TaskState.OPEN),
+                "submitted_tasks": overview.tasks_in(TaskState.SUBMITTED),
+                "done_tasks": overview.tasks_in(TaskState.COMPLETED),
+                "withdrawn_tasks": overview.tasks_in(TaskState.WITHDRAWN),
+                "participant_session": session_context(request, participant),
+            },
+        )

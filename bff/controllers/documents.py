@@ -1,0 +1,173 @@
+"""Participants download their own documents; the bank's systems review them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.controllers.channel_api import require_channel_token
+from bff.dependencies import ParticipantContext, provide_participant
+from bff.services.task_completion import client_of
+from bff.services.uploads import filepicker_answers, save_uploads
+from panel_core import audit
+from panel_core.db.models import TaskState
+from panel_core.documents.service import (
+    download_name,
+    get_participant_document,
+    review_document,
+)
+from panel_core.documents.storage import DocumentStorage
+from panel_core.live import DOCUMENTS_CHANGED, publish_case_update
+from panel_core.tasks import get_participant_task
+
+NOT_FOUND = "Not found"
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact name per RFC 6266 / 5987."""
+    fallback = "".join(
+        ch if (ch.isascii() and ch.isalnum()) or ch in "._-" else "_" for ch in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class DocumentsController(Controller):
+    path = "/documents"
+    include_in_schema = False
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/{document_id:uuid}")
+    async def download(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        document_id: FromPath[uuid.UUID],
+    ) -> Stream:
+        document = await get_participant_document(
+            db, participant.case_id, participant.participant_id, document_id
+        )
+        if document is None:
+            # The same answer for someone else's document and for no document at all.
+            raise NotFoundException(NOT_FOUND)
+        client = client_of(request)
+        audit.record(
+            db,
+            audit.DOCUMENT_DOWNLOADED,
+            case_id=participant.case_id,
+            participant_id=participant.participant_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            document=str(document.id),
+        )
+        await db.commit()
+        storage: DocumentStorage = request.app.state.document_storage
+        chunks: AsyncIterator[bytes] = storage.read(document.storage_key)
+        return Stream(
+            chunks,
+            media_type=document.media_type,
+            headers={
+                "Content-Disposition": content_disposition(download_name(document)),
+                "Content-Length": str(document.size_bytes),
+                "Cache-Control": "no-store",
+            },
+        )
+
+
+class ReviewIn(msgspec.Struct, forbid_unknown_fields=True):
+    accepted: bool
+    # Shown to the participant when the document is rejected.
+    note: str = ""
+
+
+class ReviewOut(msgspec.Struct, rename="camel"):
+    document_id: uuid.UUID
+    state: str
+
+
+class DocumentReviewController(Controller):
+    """The bank's verdict on a document, from its back office through the channels' API."""
+
+    path = "/api/channel/documents"
+    tags = ["channel"]  # noqa: RUF012 - Litestar reads class attributes
+
+    @post("/{document_id:uuid}/review")
+    async def review(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        document_id: FromPath[uuid.UUID],
+        data: JSONBody[ReviewIn],
+    ) -> ReviewOut:
+        require_channel_token(request)
+        state = request.app.state
+        document = await review_document(
+            db,
+            document_id,
+            accepted=data.accepted,
+            note=data.note,
+            now=datetime.fromtimestamp(state.clock.now(), UTC),
+        )
+        if document is None:
+            raise NotFoundException(NOT_FOUND)
+        audit.record(
+            db,
+            audit.DOCUMENT_REVIEWED,
+            case_id=document.case_id,
+            participant_id=document.participant_id,
+            document=str(document.id),
+            accepted=data.accepted,
+        )
+        await db.commit()
+        await publish_case_update(state.redis, document.case_id, DOCUMENTS_CHANGED)
+        return ReviewOut(document_id=document.id, state=document.state.value)
+
+
+class UploadedOut(msgspec.Struct, rename="camel"):
+    documents: dict[str, list[str]]
+    errors: dict[str, str]
+
+
+class ParticipantDocumentsApiController(Controller):
+    """Uploads for API clients (and the page's upload progress): multipart, one part per file,
+    named by the filepicker's key."""
+
+    path = "/api/participant/tasks"
+    tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @post("/{task_id:uuid}/documents", status_code=201)
+    async def upload(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: FromPath[uuid.UUID],
+    ) -> UploadedOut:
+        task = await get_participant_task(
+            db, participant.case_id, participant.participant_id, task_id
+        )
+        if task is None or task.state != TaskState.OPEN:
+            raise NotFoundException(NOT_FOUND)
+        form = await request.form()
+        errors = await save_uploads(
+            request.app.state, db, task, participant.participant_id, form, client_of(request)
+        )
+        await db.commit()
+        await publish_case_update(request.app.state.redis, participant.case_id, DOCUMENTS_CHANGED)
+        answers, _missing = await filepicker_answers(db, task, participant.participant_id)
+        if errors:
+            raise ClientException(detail="Some files were refused.", extra={"errors": errors})
+        return UploadedOut(documents=answers, errors=errors)

@@ -1,0 +1,113 @@
+"""Asking for the one-time code that signs the document shown on a task page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.dependencies import ParticipantContext, provide_participant
+from bff.services.signing import signing_codes, signing_context
+from panel_core.db.models import PanelTask, TaskState
+from panel_core.i18n import gettext as _
+from panel_core.signing import signature_components
+from panel_core.tasks import get_participant_task
+
+NOT_FOUND = "Not found"
+
+
+async def _signing_task(
+    db: AsyncSession, participant: ParticipantContext, task_id: uuid.UUID
+) -> PanelTask:
+    task = await get_participant_task(db, participant.case_id, participant.participant_id, task_id)
+    if (
+        task is None
+        or task.state != TaskState.OPEN
+        or not signature_components(task.form_schema or {})
+    ):
+        raise NotFoundException(NOT_FOUND)
+    return task
+
+
+async def _send_code(
+    state: State, db: AsyncSession, participant: ParticipantContext, task: PanelTask
+) -> bool:
+    context = await signing_context(db, participant)
+    if context is None:
+        raise NotFoundException(NOT_FOUND)
+    sent = await signing_codes(state).send(
+        db, case=context.case, participant=context.participant, task=task, document=context.document
+    )
+    await db.commit()
+    return sent
+
+
+class SigningPagesController(Controller):
+    path = "/tasks"
+    include_in_schema = False
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @post("/{task_id:uuid}/signing-code")
+    async def send_code(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+    ) -> Redirect:
+        task = await _signing_task(db, participant, task_id)
+        sent = await _send_code(request.app.state, db, participant, task)
+        return Redirect(
+            path=f"/tasks/{task_id}?code={'sent' if sent else 'limited'}#signing", status_code=303
+        )
+
+
+class SigningDocumentOut(msgspec.Struct, rename="camel"):
+    title: str
+    text: str
+    sha256: str
+
+
+class SigningApiController(Controller):
+    path = "/api/participant/tasks"
+    tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/{task_id:uuid}/signing-document")
+    async def document(
+        self,
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+    ) -> SigningDocumentOut:
+        await _signing_task(db, participant, task_id)
+        context = await signing_context(db, participant)
+        if context is None:
+            raise NotFoundException(NOT_FOUND)
+        doc = context.document
+        return SigningDocumentOut(title=doc.title, text=doc.text, sha256=doc.sha256)
+
+    @post("/{task_id:uuid}/signing-code", status_code=202)
+    async def send_code(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: uuid.UUID,
+    ) -> dict[str, bool]:
+        task = await _signing_task(db, participant, task_id)
+        if not await _send_code(request.app.state, db, participant, task):
+            raise ClientException(
+                detail=_(
+                    "You have asked for too many codes. Please wait 15 minutes and try again."
+                ),
+                status_code=429,
+            )
+        return {"sent": True}

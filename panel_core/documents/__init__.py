@@ -1,0 +1,1 @@
+"""Documents participants upload: checked by content, scanned, stored under generated names."""

@@ -1,0 +1,221 @@
+"""Uploading, listing, downloading and reviewing a participant's documents.
+
+Every query is scoped to the case *and* the participant, so one participant can never reach
+another's file, whatever id they send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from panel_core.db.models import Document, DocumentState, PanelTask
+from panel_core.documents.content import ALLOWED, SNIFF_BYTES, detect
+from panel_core.documents.scanning import Scanner
+from panel_core.documents.storage import DocumentStorage
+from panel_core.i18n import gettext as _
+
+
+class UploadRefusedError(ValueError):
+    """The file was not kept; the message says why, in the participant's language."""
+
+
+class _Refusal(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int
+
+
+@dataclass(slots=True)
+class _Progress:
+    size: int = 0
+    media_type: str | None = None
+
+
+def clean_filename(raw: str) -> str:
+    """The name to show and to offer on download: no path, no control characters."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable())
+    name = name.strip(" .")
+    return name[:200] or "document"
+
+
+async def store_upload(
+    session: AsyncSession,
+    storage: DocumentStorage,
+    scanner: Scanner,
+    *,
+    task: PanelTask,
+    participant_id: uuid.UUID,
+    field_key: str,
+    filename: str,
+    chunks: AsyncIterator[bytes],
+    limits: Limits,
+) -> Document:
+    """Stream one file to storage, checking type, size and malware on the way.
+
+    Nothing is kept of a refused file: the partial write is removed by the storage.
+    """
+    assert task.case_id is not None
+    digest = hashlib.sha256()
+    scan = scanner.start()
+    progress = _Progress()
+    head = bytearray()
+
+    async def checked() -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            size = progress.size + len(chunk)
+            if size > limits.max_bytes:
+                raise _Refusal(
+                    _(
+                        "“%(name)s” is larger than %(limit)s MB. Send a smaller file.",
+                        name=clean_filename(filename),
+                        limit=limits.max_bytes // (1024 * 1024),
+                    )
+                )
+            progress.size = size
+            if progress.media_type is None:
+                head.extend(chunk[: SNIFF_BYTES - len(head)])
+                if len(head) >= SNIFF_BYTES:
+                    progress.media_type = detect(bytes(head)) or _refuse_type(filename)
+            digest.update(chunk)
+            scan.feed(chunk)
+            yield chunk
+        if progress.media_type is None and progress.size:
+            progress.media_type = detect(bytes(head)) or _refuse_type(filename)
+
+    key = storage.new_key()
+    try:
+        await storage.write(key, checked())
+    except _Refusal as refusal:
+        raise UploadRefusedError(refusal.message) from None
+    if progress.size == 0 or progress.media_type is None:
+        await storage.delete(key)
+        raise UploadRefusedError(_("“%(name)s” is empty.", name=clean_filename(filename)))
+    found = scan.infected()
+    if found:
+        await storage.delete(key)
+        raise UploadRefusedError(
+            _(
+                "“%(name)s” was refused because it contains a virus or other malicious content.",
+                name=clean_filename(filename),
+            )
+        )
+    document = Document(
+        id=uuid.uuid4(),
+        case_id=task.case_id,
+        participant_id=participant_id,
+        panel_task_id=task.id,
+        field_key=field_key,
+        storage_key=key,
+        filename=clean_filename(filename),
+        media_type=progress.media_type,
+        size_bytes=progress.size,
+        sha256=digest.hexdigest(),
+        state=DocumentState.UPLOADED,
+    )
+    session.add(document)
+    await session.flush()
+    return document
+
+
+def _refuse_type(filename: str) -> str:
+    raise _Refusal(
+        _(
+            "“%(name)s” is not a PDF, JPG or PNG file. Send the document in one of these formats.",
+            name=clean_filename(filename),
+        )
+    )
+
+
+def download_name(document: Document) -> str:
+    """The file name offered on download, with the extension its real type has."""
+    stem = document.filename.rsplit(".", 1)[0] if "." in document.filename else document.filename
+    return f"{stem}.{ALLOWED.get(document.media_type, 'bin')}"
+
+
+async def participant_documents(
+    session: AsyncSession, case_id: uuid.UUID, participant_id: uuid.UUID
+) -> Sequence[Document]:
+    result = await session.scalars(
+        select(Document)
+        .where(
+            Document.case_id == case_id,
+            Document.participant_id == participant_id,
+            Document.state != DocumentState.REMOVED,
+        )
+        .order_by(Document.uploaded_at)
+    )
+    return result.all()
+
+
+async def task_documents(
+    session: AsyncSession, task: PanelTask, participant_id: uuid.UUID
+) -> dict[str, list[Document]]:
+    """The files uploaded to each filepicker of a task, by field key."""
+    result = await session.scalars(
+        select(Document)
+        .where(
+            Document.panel_task_id == task.id,
+            Document.participant_id == participant_id,
+            Document.state != DocumentState.REMOVED,
+        )
+        .order_by(Document.uploaded_at)
+    )
+    by_field: dict[str, list[Document]] = {}
+    for document in result:
+        by_field.setdefault(document.field_key, []).append(document)
+    return by_field
+
+
+async def get_participant_document(
+    session: AsyncSession, case_id: uuid.UUID, participant_id: uuid.UUID, document_id: uuid.UUID
+) -> Document | None:
+    return await session.scalar(
+        select(Document).where(
+            Document.id == document_id,
+            Document.case_id == case_id,
+            Document.participant_id == participant_id,
+            Document.state != DocumentState.REMOVED,
+        )
+    )
+
+
+async def remove_document(
+    session: AsyncSession, storage: DocumentStorage, document: Document
+) -> None:
+    """Take back a file before its task is sent; files already sent stay with the bank."""
+    document.state = DocumentState.REMOVED
+    await storage.delete(document.storage_key)
+
+
+async def review_document(
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    *,
+    accepted: bool,
+    note: str | None,
+    now: datetime,
+) -> Document | None:
+    """The bank's verdict on a document, shown to its participant."""
+    document = await session.get(Document, document_id)
+    if document is None or document.state == DocumentState.REMOVED:
+        return None
+    document.state = DocumentState.ACCEPTED if accepted else DocumentState.REJECTED
+    document.review_note = None if accepted else (note or "").strip()[:2000] or None
+    document.reviewed_at = now
+    return document
