@@ -15,7 +15,11 @@ from typing import Any
 from panel_core.constants import FORM_PROPERTY_SEND_TO_PROCESS
 from panel_core.feel import FeelError, evaluate
 
-INPUT_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "select", "radio"})
+INPUT_TYPES = frozenset(
+    {"textfield", "textarea", "number", "checkbox", "select", "radio", "filepicker"}
+)
+# Their answers are the ids of uploaded documents, filled in by the upload code.
+FILE_TYPES = frozenset({"filepicker"})
 
 
 def input_components(schema: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -108,7 +112,11 @@ def read_submission(
     problems: dict[str, str] = {}
     for component in input_components(schema):
         key = component["key"]
-        if component.get("readonly") or component.get("disabled"):
+        if (
+            component.get("readonly")
+            or component.get("disabled")
+            or component["type"] in FILE_TYPES
+        ):
             continue
         value, error = _convert(component, submitted.get(key))
         converted[key] = value

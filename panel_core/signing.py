@@ -116,11 +116,7 @@ async def application_document(
             .order_by(ConsentRecord.given_at, ConsentRecord.consent_key)
         )
     ).all()
-    title = _(
-        "%(case_type)s %(case_number)s",
-        case_type=pick(descriptor.name),
-        case_number=case.case_number,
-    )
+    title = f"{pick(descriptor.name)} {case.case_number}"
     lines = [
         title,
         "",

@@ -93,3 +93,50 @@ async def open_case_via_channel(settings: Settings, people: list[dict[str, str]]
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+# The smallest file every PDF reader and the panel's content check accept as a PDF.
+PDF_BYTES = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+async def upload_document(
+    client: AsyncTestClient[Any],
+    task_id: str,
+    key: str,
+    filename: str = "income-proof.pdf",
+    content: bytes = PDF_BYTES,
+) -> Any:
+    """Send a file to a task's filepicker through the participant API."""
+    return await client.post(
+        f"/api/participant/tasks/{task_id}/documents",
+        files={key: (filename, content, "application/pdf")},
+        headers=csrf_headers(client),
+    )
+
+
+async def sign_task(client: AsyncTestClient[Any], task_id: str, phone: str, redis_url: str) -> Any:
+    """Read the document, ask for a code, take it from the phone's SMS, and sign."""
+    from tests.sms_inbox import code_in, messages_to, next_message
+
+    document = await client.get(f"/api/participant/tasks/{task_id}/signing-document")
+    assert document.status_code == 200, document.text
+    sha256 = document.json()["sha256"]
+    seen = len(await messages_to(redis_url, phone))
+    sent = await client.post(
+        f"/api/participant/tasks/{task_id}/signing-code", headers=csrf_headers(client)
+    )
+    assert sent.status_code == 202, sent.text
+    text = await next_message(redis_url, phone, seen)
+    # The SMS names the document it signs, so the person can check it against the page.
+    assert sha256[:8] in text
+    return await client.post(
+        f"/api/participant/tasks/{task_id}/completion",
+        json={
+            "variables": {
+                "signApplication": True,
+                "signingCode": code_in(text),
+                "documentSha256": sha256,
+            }
+        },
+        headers=csrf_headers(client),
+    )

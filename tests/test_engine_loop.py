@@ -21,7 +21,15 @@ from panel_core import constants as c
 from panel_core.db.models import Case, PanelTask, SubmissionState, TaskState, TaskSubmission
 from panel_core.engine.records import FormValue, ProcessValue, UserTaskValue
 from tests.conftest import Stack
-from tests.helpers import csrf_headers, engine_post, eventually, person, sign_in
+from tests.helpers import (
+    csrf_headers,
+    engine_post,
+    eventually,
+    person,
+    sign_in,
+    sign_task,
+    upload_document,
+)
 from workers.engine_records import EngineRecordConsumer
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
@@ -67,6 +75,8 @@ async def open_case(client: AsyncTestClient[Any], co_borrowers: int) -> dict[str
     )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
+    # The channel registers the primary borrower first, as the response lists them.
+    body["phones"] = [p["phone"] for p in people]
     return body
 
 
@@ -94,6 +104,12 @@ async def complete(client: AsyncTestClient[Any], task: dict[str, Any]) -> httpx.
         json={"variables": VALID_ANSWERS[task["elementId"]]},
         headers=csrf_headers(client),
     )
+
+
+async def _open_signing_task(client: AsyncTestClient[Any]) -> list[dict[str, Any]] | None:
+    listed = (await client.get("/api/participant/tasks")).json()
+    signing = [t for t in listed if t["elementId"] == c.ELEMENT_TASK_SIGN and t["state"] == "open"]
+    return signing or None
 
 
 async def stream_records(redis_url: str, stream: str) -> list[dict[str, Any]]:
@@ -180,11 +196,17 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
     async with client_factory() as channel:
         case = await open_case(channel, co_borrowers=1)
 
-    for participant in case["participants"]:
+    for participant, phone in zip(case["participants"], case["phones"], strict=True):
         async with client_factory() as client:
             await sign_in(client, participant["participantId"])
             tasks = await open_tasks(client, 3)
             income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+            # The income task asks for a document: without it the task is refused.
+            missing = await complete(client, income)
+            assert missing.status_code == 400
+            assert set(missing.json()["extra"]["errors"]) == {"incomeProof"}
+            uploaded = await upload_document(client, income["id"], "incomeProof")
+            assert uploaded.status_code == 201, uploaded.text
             # Invalid answers are refused with the reason per field, and nothing is stored.
             refused = await client.post(
                 f"/api/participant/tasks/{income['id']}/completion",
@@ -198,9 +220,14 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
                 assert response.status_code == 202, response.text
                 assert response.json()["delivered"] is True
 
+            # Signing comes once the three tasks are done, and needs a code by SMS.
+            (sign,) = await eventually(lambda client=client: _open_signing_task(client), within=60)
+            signed = await sign_task(client, sign["id"], phone, stack.settings.redis_url)
+            assert signed.status_code == 202, signed.text
+
             async def all_done(client: AsyncTestClient[Any] = client) -> bool:
                 listed = (await client.get("/api/participant/tasks")).json()
-                return len(listed) == 3 and all(t["state"] == "completed" for t in listed)
+                return len(listed) == 4 and all(t["state"] == "completed" for t in listed)
 
             await eventually(all_done, within=30)
 
@@ -271,7 +298,7 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
             .scalars()
             .all()
         )
-    assert len(stored) == 6
+    assert len(stored) == 8
     assert {"monthlyNetIncome": 8500}.items() <= next(
         a for a in stored if "monthlyNetIncome" in a
     ).items()

@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,7 +61,7 @@ class SigningPagesController(Controller):
         request: Request[Any, Any, State],
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
     ) -> Redirect:
         task = await _signing_task(db, participant, task_id)
         sent = await _send_code(request.app.state, db, participant, task)
@@ -85,7 +86,7 @@ class SigningApiController(Controller):
         self,
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
     ) -> SigningDocumentOut:
         await _signing_task(db, participant, task_id)
         context = await signing_context(db, participant)
@@ -100,7 +101,7 @@ class SigningApiController(Controller):
         request: Request[Any, Any, State],
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
-        task_id: uuid.UUID,
+        task_id: FromPath[uuid.UUID],
     ) -> dict[str, bool]:
         task = await _signing_task(db, participant, task_id)
         if not await _send_code(request.app.state, db, participant, task):
