@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from bff.app import DEMO_CHANNEL_TOKEN
 from devtools.ports import free_port
 from panel_core import constants as c
 from tests.conftest import REPO_ROOT, Stack, settings_env
-from tests.helpers import person
+from tests.helpers import PDF_BYTES, person
 from tests.sms_inbox import code_in, next_message
 
 pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -115,43 +115,88 @@ async def open_case(panel: str) -> dict[str, Any]:
     return body
 
 
+ERROR_PREFIX = {"pl": "Błąd:", "en": "Error:"}
+
+
+async def in_language(context: BrowserContext, panel: str, locale: str) -> None:
+    """Choose the language as a person does: through the switch every page links to."""
+    page = await context.new_page()
+    await page.goto(f"{panel}/login")
+    if locale != "pl":
+        await page.click(f".language-switch a[lang={locale}]")
+        await page.wait_for_url(f"{panel}/login")
+    assert await page.get_attribute("html", "lang") == locale
+    await page.close()
+
+
+async def wait_for_task_links(page: Page, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while await page.locator(".task-list[data-state=open] a").count() < count:
+        assert time.monotonic() < deadline, "the participant's tasks did not appear"
+        await page.wait_for_timeout(500)
+        await page.reload()
+
+
+@pytest.mark.parametrize("locale", ["pl", "en"])
 @pytest.mark.parametrize("width", WIDTHS)
-async def test_every_page_passes_axe(panel: str, browser: Browser, width: int) -> None:
+async def test_every_page_passes_axe(
+    panel: str, browser: Browser, stack: Stack, width: int, locale: str
+) -> None:
     case = await open_case(panel)
     # bypass_csp lets axe-core in; the page itself runs under its normal policy otherwise.
     context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    await in_language(context, panel, locale)
     page = await context.new_page()
+    where = f"{locale}: "
     try:
         await page.goto(f"{panel}/login")
-        await check(page, width, "login")
-        await page.click("button[type=submit]")
-        assert (await page.title()).startswith("Error:")
-        await check(page, width, "login with errors")
+        await check(page, width, where + "login")
+        await page.click("form[action='/login'] button[type=submit]")
+        assert (await page.title()).startswith(ERROR_PREFIX[locale])
+        await check(page, width, where + "login with errors")
         await page.fill("#case", "KR-2026-00000000")
         await page.fill("#fragment", "1234")
-        await page.click("button[type=submit]")
+        await page.click("form[action='/login'] button[type=submit]")
         await page.wait_for_url(f"{panel}/login/code")
-        await check(page, width, "code")
+        await check(page, width, where + "code")
 
         await page.goto(
             f"{panel}/dev/sign-in?participant={case['participants'][0]['participantId']}"
         )
-        await check(page, width, "demo sign-in")
-        await page.click("button[type=submit]")
-        await page.wait_for_url(f"{panel}/tasks/")
-        deadline = time.monotonic() + 60
-        while await page.locator(".task-list a").count() < 3:
-            assert time.monotonic() < deadline, "the participant's tasks did not appear"
-            await page.wait_for_timeout(500)
-            await page.reload()
-        await check(page, width, "task list")
-        await page.click("text=Provide income details")
-        await check(page, width, "task form")
-        await page.click("form[action^='/tasks/'] button[type=submit]")
-        assert (await page.title()).startswith("Error:")
-        await check(page, width, "task form with errors")
+        await check(page, width, where + "demo sign-in")
+        await page.click("form[action='/dev/sign-in'] button[type=submit]")
+        await page.wait_for_url(f"{panel}/case/")
+        await wait_for_task_links(page, 3)
+        await check(page, width, where + "case overview")
+        await page.goto(f"{panel}/tasks/")
+        await check(page, width, where + "task list")
+        links = await page.locator(".task-list[data-state=open] a").all()
+        hrefs = [str(await link.get_attribute("href")) for link in links]
+        for href in hrefs:
+            await page.goto(panel + href)
+            name = await page.inner_text("h1")
+            await check(page, width, where + name)
+            await page.click("form[action^='/tasks/'] button[type=submit]:not([name])")
+            assert (await page.title()).startswith(ERROR_PREFIX[locale])
+            await check(page, width, where + name + " with errors")
+            if await page.locator("input[type=file]").count():
+                await page.set_input_files(
+                    "input[type=file]",
+                    files=[{"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"hi"}],
+                )
+                await page.click("button[name=action][value=upload]")
+                await check(page, width, where + name + " with a refused upload")
+                await page.set_input_files(
+                    "input[type=file]",
+                    files=[
+                        {"name": "proof.pdf", "mimeType": "application/pdf", "buffer": PDF_BYTES}
+                    ],
+                )
+                await page.click("button[name=action][value=upload]")
+                await page.wait_for_url(f"{panel}/tasks/*?saved=1")
+                await check(page, width, where + name + " with an uploaded file")
         await page.goto(f"{panel}/dev/outbox")
-        await check(page, width, "SMS outbox")
+        await check(page, width, where + "SMS outbox")
     finally:
         await context.close()
 
@@ -212,14 +257,10 @@ async def test_a_participant_signs_in_and_completes_a_task_with_the_keyboard_alo
         await tab_to(page, "#code")
         await page.keyboard.type(code)
         await page.keyboard.press("Enter")
-        await page.wait_for_url(f"{panel}/tasks/")
-        deadline = time.monotonic() + 60
-        while await page.locator(".task-list a").count() < 3:
-            assert time.monotonic() < deadline
-            await page.wait_for_timeout(500)
-            await page.reload()
+        await page.wait_for_url(f"{panel}/case/")
+        await wait_for_task_links(page, 3)
         await tab_to(page, "a:is([href^='/tasks/'])")
-        while (await page.evaluate("document.activeElement.textContent")) != "Give your consents":
+        while (await page.evaluate("document.activeElement.textContent")) != "Złóż zgody":
             await tab_to(page, "a:is([href^='/tasks/'])")
         await page.keyboard.press("Enter")
         await page.wait_for_url(f"{panel}/tasks/*-*")
@@ -229,8 +270,11 @@ async def test_a_participant_signs_in_and_completes_a_task_with_the_keyboard_alo
         await page.keyboard.press("Space")
         await tab_to(page, "form[action^='/tasks/'] button[type=submit]")
         await page.keyboard.press("Enter")
-        await page.wait_for_url(f"{panel}/tasks/")
-        assert await page.locator("text=Give your consents").count() == 1
-        assert await page.locator("a:has-text('Give your consents')").count() == 0
+        await page.wait_for_url(f"{panel}/case/")
+        # Listed as sent, and no longer a link to a form.
+        assert (
+            await page.locator(".task-list:not([data-state=open]) >> text=Złóż zgody").count() == 1
+        )
+        assert await page.locator("a:has-text('Złóż zgody')").count() == 0
     finally:
         await context.close()

@@ -1,0 +1,241 @@
+"""The participant's case: overview, documents and signing, against the real engine."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bff.app import create_app
+from panel_core import constants as c
+from panel_core.db.models import SignatureRecord, TaskSubmission
+from tests.conftest import Stack
+from tests.helpers import (
+    PDF_BYTES,
+    csrf_headers,
+    eventually,
+    form_token,
+    open_case_via_channel,
+    person,
+    sign_in,
+    upload_document,
+)
+from tests.sms_inbox import code_in, messages_to, next_message
+
+pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
+
+ANSWERS: dict[str, dict[str, Any]] = {
+    c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
+    c.ELEMENT_TASK_INCOME: {"employmentType": "employed", "monthlyNetIncome": "7300"},
+    c.ELEMENT_TASK_QUESTIONNAIRE: {"maritalStatus": "single", "dependants": "0"},
+}
+
+
+async def open_tasks(client: AsyncTestClient[Any], element: str | None = None) -> list[Any]:
+    async def probe() -> list[Any] | None:
+        listed = (await client.get("/api/participant/tasks")).json()
+        found = [t for t in listed if t["state"] == "open" and element in (None, t["elementId"])]
+        return found if len(found) >= (1 if element else 3) else None
+
+    tasks: list[Any] = await eventually(probe, within=60)
+    return tasks
+
+
+async def finish_share(client: AsyncTestClient[Any]) -> dict[str, Any]:
+    """Complete the three parallel tasks; returns the signing task that follows."""
+    for task in await open_tasks(client):
+        if task["elementId"] == c.ELEMENT_TASK_INCOME:
+            assert (await upload_document(client, task["id"], "incomeProof")).status_code == 201
+        done = await client.post(
+            f"/api/participant/tasks/{task['id']}/completion",
+            json={"variables": ANSWERS[task["elementId"]]},
+            headers=csrf_headers(client),
+        )
+        assert done.status_code == 202, done.text
+    (signing,) = await open_tasks(client, c.ELEMENT_TASK_SIGN)
+    return dict(signing)
+
+
+async def test_the_overview_tells_the_case_in_the_participants_language(stack: Stack) -> None:
+    case = await open_case_via_channel(
+        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+    )
+    me, other = (p["participantId"] for p in case["participants"])
+    async with AsyncTestClient(create_app(stack.settings)) as co_borrower:
+        await sign_in(co_borrower, other)
+        await open_tasks(co_borrower)
+        consents = (await open_tasks(co_borrower, c.ELEMENT_TASK_CONSENTS))[0]
+        await co_borrower.post(
+            f"/api/participant/tasks/{consents['id']}/completion",
+            json={"variables": ANSWERS[c.ELEMENT_TASK_CONSENTS]},
+            headers=csrf_headers(co_borrower),
+        )
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, me)
+        await open_tasks(client)
+        page = (await client.get("/case/")).text
+        # Polish by default, with the case type's own texts from its descriptor.
+        assert '<html lang="pl">' in page
+        assert "Zbieramy informacje" in page and "Co dalej:" in page
+        assert 'aria-current="step"' in page and "Analiza wniosku" in page
+        assert "Złóż zgody" in page and "Zaświadczenie o dochodach" in page
+        assert "Dlaczego bank pyta o mój numer PESEL?" in page
+        # What the co-borrower did shows as their role, with none of their answers.
+        assert "Współkredytobiorca 1: wykonano „Złóż zgody”" in page
+        switched = await client.get("/language/en?next=/case/", follow_redirects=False)
+        assert switched.status_code == 303 and switched.headers["location"] == "/case/"
+        page = (await client.get("/case/")).text
+        assert '<html lang="en">' in page
+        assert "Collecting information" in page and "What happens next:" in page
+        assert "Co-borrower 1 completed “Give your consents”" in page
+        # The switch never sends anyone off the site.
+        for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+            away = await client.get(f"/language/pl?next={target}", follow_redirects=False)
+            assert away.headers["location"] == "/"
+
+
+async def test_documents_are_downloadable_by_their_owner_only(stack: Stack) -> None:
+    case = await open_case_via_channel(
+        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+    )
+    me, other = (p["participantId"] for p in case["participants"])
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, me)
+        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        page = await client.get(f"/tasks/{income['id']}")
+        assert 'enctype="multipart/form-data"' in page.text
+        # A page post with a wrong file keeps the typed answers and says why, at the field.
+        refused = await client.post(
+            f"/tasks/{income['id']}",
+            data={
+                "_csrf_token": form_token(page.text),
+                "monthlyNetIncome": "7300",
+                "action": "upload",
+            },
+            files={"incomeProof": ("statement.pdf", b"<html>not a pdf</html>", "application/pdf")},
+        )
+        assert refused.status_code == 400
+        assert "error-incomeProof" in refused.text and 'value="7300"' in refused.text
+        accepted = await client.post(
+            f"/tasks/{income['id']}",
+            data={"_csrf_token": form_token(page.text), "action": "upload"},
+            files={"incomeProof": ("Zaświadczenie.pdf", PDF_BYTES, "text/plain")},
+            follow_redirects=False,
+        )
+        assert accepted.status_code == 303
+        overview = (await client.get("/case/")).text
+        assert "Zaświadczenie.pdf" in overview and "czeka na sprawdzenie" in overview
+        document_id = overview.split('href="/documents/')[1].split('"')[0]
+        download = await client.get(f"/documents/{document_id}")
+        assert download.content == PDF_BYTES
+        assert download.headers["content-type"] == "application/pdf"
+        assert download.headers["content-disposition"].startswith("attachment;")
+        assert download.headers["x-content-type-options"] == "nosniff"
+    async with AsyncTestClient(create_app(stack.settings)) as intruder:
+        await sign_in(intruder, other)
+        theirs = await intruder.get(f"/documents/{document_id}")
+        nothing = await intruder.get(f"/documents/{uuid.uuid4()}")
+        assert theirs.status_code == nothing.status_code == 404
+        assert theirs.content == nothing.content
+    # The bank rejects it with a reason; the participant sees both.
+    async with AsyncTestClient(create_app(stack.settings)) as bank:
+        verdict = await bank.post(
+            f"/api/channel/documents/{document_id}/review",
+            json={"accepted": False, "note": "Nieczytelny skan"},
+            headers={"authorization": "Bearer demo-channel-token"},
+        )
+        assert verdict.status_code == 201, verdict.text
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, me)
+        overview = (await client.get("/case/")).text
+        assert "Odrzucony" in overview and "Powód: Nieczytelny skan" in overview
+
+
+async def test_an_oversized_request_is_refused_before_it_is_read(stack: Stack) -> None:
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    limit = stack.settings.document_max_bytes * stack.settings.document_max_files_per_request
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        response = await upload_document(
+            client, income["id"], "incomeProof", content=PDF_BYTES + b"0" * (limit + 2**20)
+        )
+        assert response.status_code == 413
+
+
+async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    case = await open_case_via_channel(stack.settings, [who])
+    me = case["participants"][0]["participantId"]
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, me)
+        signing = await finish_share(client)
+        url = f"/api/participant/tasks/{signing['id']}"
+        document = (await client.get(f"{url}/signing-document")).json()
+        assert "7300" in document["text"] and "income-proof.pdf" in document["text"]
+        seen = len(await messages_to(stack.settings.redis_url, who["phone"]))
+        assert (
+            await client.post(f"{url}/signing-code", headers=csrf_headers(client))
+        ).status_code == 202
+        code = code_in(await next_message(stack.settings.redis_url, who["phone"], seen))
+
+        # The application changes after the code was sent: the code no longer signs it.
+        async with sessions() as session:
+            await session.execute(
+                update(TaskSubmission)
+                .where(TaskSubmission.answers["monthlyNetIncome"].as_string() == "7300")
+                .values(answers={"employmentType": "employed", "monthlyNetIncome": 9900})
+            )
+            await session.commit()
+        changed = (await client.get(f"{url}/signing-document")).json()
+        assert changed["sha256"] != document["sha256"]
+        refused = await client.post(
+            f"{url}/completion",
+            json={"variables": {"signApplication": True, "signingCode": code}},
+            headers=csrf_headers(client),
+        )
+        assert refused.status_code == 400
+        assert set(refused.json()["extra"]["errors"]) == {"signingCode"}
+        # The page that showed the old document is told so, whatever code it sends.
+        stale = await client.post(
+            f"{url}/completion",
+            json={
+                "variables": {
+                    "signApplication": True,
+                    "signingCode": code,
+                    "documentSha256": document["sha256"],
+                }
+            },
+            headers=csrf_headers(client),
+        )
+        assert stale.status_code == 400
+
+        seen = len(await messages_to(stack.settings.redis_url, who["phone"]))
+        await client.post(f"{url}/signing-code", headers=csrf_headers(client))
+        fresh = code_in(await next_message(stack.settings.redis_url, who["phone"], seen))
+        signed = await client.post(
+            f"{url}/completion",
+            json={
+                "variables": {
+                    "signApplication": True,
+                    "signingCode": fresh,
+                    "documentSha256": changed["sha256"],
+                }
+            },
+            headers=csrf_headers(client),
+        )
+        assert signed.status_code == 202, signed.text
+    async with sessions() as session:
+        record = await session.scalar(
+            select(SignatureRecord).where(SignatureRecord.participant_id == uuid.UUID(me))
+        )
+    assert record is not None
+    assert record.document_sha256 == changed["sha256"]
+    assert record.verification["method"] == "sms-one-time-code"
+    assert record.verification["phone"].endswith(who["phone"][-3:])
