@@ -185,6 +185,9 @@ async def test_every_page_passes_axe(
                     files=[{"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"hi"}],
                 )
                 await page.click("button[name=action][value=upload]")
+                # The page's upload script sends the form and shows the answer when it comes.
+                await page.wait_for_selector(".error-message >> text=notes.pdf")
+                await page.wait_for_load_state()
                 await check(page, width, where + name + " with a refused upload")
                 await page.set_input_files(
                     "input[type=file]",

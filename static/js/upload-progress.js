@@ -7,12 +7,15 @@
   document.querySelectorAll("form[data-upload-progress]").forEach(function (form) {
     var progress = form.querySelector("progress.upload-progress");
     var status = form.querySelector("[data-upload-status]");
+    // Not form.action: the form's own buttons are named "action" and would shadow it.
+    var target = new URL(form.getAttribute("action"), window.location.href).href;
     form.addEventListener("submit", function (event) {
       var hasFiles = Array.prototype.some.call(
         form.querySelectorAll('input[type="file"]'),
         function (input) { return input.files && input.files.length > 0; }
       );
-      if (!hasFiles || !progress) {
+      var elsewhere = event.submitter && event.submitter.getAttribute("formaction");
+      if (!hasFiles || !progress || elsewhere) {
         return;
       }
       event.preventDefault();
@@ -21,7 +24,7 @@
         data.append(event.submitter.name, event.submitter.value);
       }
       var request = new XMLHttpRequest();
-      request.open("POST", form.action);
+      request.open("POST", target);
       request.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
           progress.hidden = false;
@@ -33,7 +36,7 @@
         }
       });
       request.addEventListener("load", function () {
-        if (request.responseURL && request.responseURL !== form.action) {
+        if (request.responseURL && request.responseURL !== target) {
           window.location.assign(request.responseURL);
           return;
         }
