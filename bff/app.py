@@ -56,6 +56,19 @@ from panel_core.settings import Settings, check_settings, get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+UNAVAILABLE = i18n.N_(
+    "The service is temporarily unavailable. Please try again in a few minutes."
+)
+# Details of errors raised by Litestar itself or deep in the panel, shown on error pages.
+ERROR_PAGE_TEXTS = (
+    i18n.N_("Not found"),
+    i18n.N_("CSRF token verification failed"),
+    i18n.N_("Sign in to your case to continue."),
+    i18n.N_("Your session has ended. Sign in again to continue."),
+    i18n.N_("Request Entity Too Large"),
+    i18n.N_("Method Not Allowed"),
+    i18n.N_("Internal Server Error"),
+)
 DEMO_CHANNEL_TOKEN = "demo-channel-token"  # noqa: S105 - only ever used in demo mode
 
 
@@ -75,14 +88,15 @@ def _html_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         return Response(body, status_code=exc.status_code, media_type=MediaType.JSON)
     return Template(
         "error.html.j2",
-        context={"status_code": exc.status_code, "detail": exc.detail},
+        # Details are English msgids; pages show them in the person's language.
+        context={"status_code": exc.status_code, "detail": i18n.gettext(str(exc.detail))},
         status_code=exc.status_code,
     )
 
 
 def _unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[Any]:
     """Redis holds sessions and login counters: without it nothing is let through."""
-    detail = "The service is temporarily unavailable. Please try again in a few minutes."
+    detail = i18n.gettext(UNAVAILABLE)
     if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
         return Response({"status_code": 503, "detail": detail}, status_code=503)
     return Template(

@@ -89,6 +89,7 @@ def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
             env = dict(os.environ)
             env.update(
                 PANEL_DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'panel.db'}",
+                PANEL_DOCUMENT_STORAGE_DIR=str(directory / "documents"),
                 PANEL_REDIS_URL=redis.url,
                 PANEL_ZEEBE_ADDRESS=engine.grpc_address,
                 PANEL_CAMUNDA_REST_URL=engine.rest_url,

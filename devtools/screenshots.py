@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import FilePayload, Page, async_playwright
 from redis.asyncio import Redis
 
 from devtools.demo import REPO_ROOT, DemoStack, running_stack
@@ -47,13 +47,110 @@ async def _shoot(page: Page, name: str, width: int) -> Path:
     return path
 
 
-async def _walk(stack: DemoStack, case_text: str) -> list[Path]:
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+SEND = "form[action^='/tasks/'] button[type=submit]:not([name]):not([formaction])"
+
+
+async def _sms_count(redis_url: str, phone: str) -> int:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return sum(phone in m for m in await redis.lrange("dev:sms-outbox", 0, -1))
+    finally:
+        await redis.aclose()
+
+
+async def _open_task(page: Page, panel: str, name: str) -> None:
+    deadline = time.monotonic() + 60
+    link = page.locator(".task-list[data-state=open] a", has_text=name)
+    while not await link.count() and time.monotonic() < deadline:
+        await page.wait_for_timeout(500)
+        await page.goto(f"{panel}/case/")
+    await link.click()
+    await page.wait_for_url(re.compile(r".*/tasks/[0-9a-f-]+"))
+
+
+async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
+    """One participant's whole share, in Polish, photographing every page on the way."""
+    case_text = stack.open_case(co_borrowers=1)
     case_number = re.search(r"case number: (\S+)", case_text)
     primary = re.search(
         r"participant primary-borrower: \S+ \(PESEL ending (\d+), phone (\S+),", case_text
     )
     assert case_number and primary, case_text
     fragment, phone = primary.group(1), primary.group(2)
+    panel = stack.panel
+    shots = []
+    await page.goto(f"{panel}/login")
+    shots.append(await _shoot(page, "login", width))
+    await page.click("form[action='/login'] button[type=submit]")
+    shots.append(await _shoot(page, "login-errors", width))
+    seen = await _sms_count(stack.redis_url, phone)
+    await page.fill("#case", case_number.group(1))
+    await page.fill("#fragment", fragment)
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{panel}/login/code")
+    shots.append(await _shoot(page, "login-code", width))
+    await page.fill("#code", await _latest_code(stack.redis_url, phone, seen))
+    await page.click("form[action='/login/code'] button[type=submit]")
+    await page.wait_for_url(f"{panel}/case/")
+    deadline = time.monotonic() + 60
+    while await page.locator(".task-list a").count() < 3 and time.monotonic() < deadline:
+        await page.wait_for_timeout(500)
+        await page.reload()
+    shots.append(await _shoot(page, "case-overview", width))
+    await page.goto(f"{panel}/tasks/")
+    shots.append(await _shoot(page, "tasks", width))
+
+    await _open_task(page, panel, "Podaj dochody")
+    shots.append(await _shoot(page, "task-income", width))
+    await page.click(SEND)
+    shots.append(await _shoot(page, "task-income-errors", width))
+    await page.select_option("#field-employmentType", "employed")
+    await page.fill("#field-monthlyNetIncome", "8200")
+    await page.set_input_files(
+        "#field-incomeProof",
+        files=FilePayload(name="zaswiadczenie.pdf", mimeType="application/pdf", buffer=PDF),
+    )
+    await page.click("button[name=action][value=upload]")
+    await page.wait_for_url(re.compile(r".*saved=1"))
+    shots.append(await _shoot(page, "task-income-uploaded", width))
+    await page.click(SEND)
+    await page.wait_for_url(f"{panel}/case/")
+
+    await _open_task(page, panel, "Złóż zgody")
+    shots.append(await _shoot(page, "task-consents", width))
+    await page.check("#field-consentCreditCheck")
+    await page.check("#field-consentDataProcessing")
+    await page.click(SEND)
+    await page.wait_for_url(f"{panel}/case/")
+
+    await _open_task(page, panel, "Wypełnij ankietę")
+    shots.append(await _shoot(page, "task-questionnaire", width))
+    await page.check("#field-maritalStatus")
+    await page.fill("#field-dependants", "1")
+    await page.click(SEND)
+    await page.wait_for_url(f"{panel}/case/")
+
+    await _open_task(page, panel, "Podpisz wniosek")
+    shots.append(await _shoot(page, "task-sign", width))
+    seen = await _sms_count(stack.redis_url, phone)
+    await page.click("button[formaction$='/signing-code']")
+    await page.wait_for_url(re.compile(r".*code=sent.*"))
+    await page.fill("#field-signingCode", await _latest_code(stack.redis_url, phone, seen))
+    await page.check("#field-signApplication")
+    shots.append(await _shoot(page, "task-sign-code-sent", width))
+    await page.click(SEND)
+    await page.wait_for_url(f"{panel}/case/")
+    shots.append(await _shoot(page, "case-overview-signed", width))
+    await page.click(".language-switch a[lang=en]")
+    await page.wait_for_url(f"{panel}/case/")
+    shots.append(await _shoot(page, "case-overview-en", width))
+    await page.goto(f"{panel}/dev/outbox")
+    shots.append(await _shoot(page, "sms-outbox", width))
+    return shots
+
+
+async def _walk(stack: DemoStack) -> list[Path]:
     written = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -63,39 +160,7 @@ async def _walk(stack: DemoStack, case_text: str) -> list[Path]:
         )
         for width in WIDTHS:
             context = await browser.new_context(viewport={"width": width, "height": 800})
-            page = await context.new_page()
-            await page.goto(f"{stack.panel}/login")
-            written.append(await _shoot(page, "login", width))
-            await page.click("button[type=submit]")
-            written.append(await _shoot(page, "login-errors", width))
-            redis = Redis.from_url(stack.redis_url, decode_responses=True)
-            seen = sum(phone in m for m in await redis.lrange("dev:sms-outbox", 0, -1))
-            await redis.aclose()
-            await page.fill("#case", case_number.group(1))
-            await page.fill("#fragment", fragment)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{stack.panel}/login/code")
-            written.append(await _shoot(page, "login-code", width))
-            await page.fill("#code", await _latest_code(stack.redis_url, phone, seen))
-            await page.click("form[action='/login/code'] button[type=submit]")
-            await page.wait_for_url(f"{stack.panel}/tasks/")
-            deadline = time.monotonic() + 60
-            while await page.locator(".task-list a").count() < 3 and time.monotonic() < deadline:
-                await page.wait_for_timeout(500)
-                await page.reload()
-            written.append(await _shoot(page, "tasks", width))
-            for name, title in (
-                ("task-consents", "Give your consents"),
-                ("task-income", "Provide income details"),
-            ):
-                await page.click(f"text={title}")
-                written.append(await _shoot(page, name, width))
-                await page.go_back()
-            await page.click("text=Provide income details")
-            await page.click("form[action^='/tasks/'] button[type=submit]")
-            written.append(await _shoot(page, "task-income-errors", width))
-            await page.goto(f"{stack.panel}/dev/outbox")
-            written.append(await _shoot(page, "sms-outbox", width))
+            written += await _walk_case(await context.new_page(), stack, width)
             await context.close()
         await browser.close()
     return written
@@ -107,4 +172,4 @@ def take_screenshots() -> list[Path]:
         tempfile.TemporaryDirectory(prefix="panel-screenshots-") as directory,
         running_stack(Path(directory) / "stack", free_port()) as stack,
     ):
-        return asyncio.run(_walk(stack, stack.open_case(co_borrowers=1)))
+        return asyncio.run(_walk(stack))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 from xml.etree import ElementTree
@@ -26,7 +27,9 @@ from panel_core.engine.records import (
     UserTaskValue,
     parse_engine_datetime,
 )
+from panel_core.feel import check_form
 
+log = logging.getLogger(__name__)
 _BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
@@ -42,8 +45,21 @@ def _insert_for(session: AsyncSession) -> Any:
 async def record_form(session: AsyncSession, form: FormValue) -> None:
     """Remember a deployed form version; the same deployment seen twice changes nothing."""
     insert = _insert_for(session)
+    schema = form.schema()
+    problems = check_form(schema)
+    if problems:
+        log.error(
+            "form %s version %s cannot be served by the panel; its tasks will be held: %s",
+            form.form_id,
+            form.version,
+            "; ".join(problems),
+        )
     statement = insert(FormDefinition).values(
-        form_key=form.form_key, form_id=form.form_id, version=form.version, schema=form.schema()
+        form_key=form.form_key,
+        form_id=form.form_id,
+        version=form.version,
+        schema=schema,
+        problems=problems,
     )
     await session.execute(statement.on_conflict_do_nothing(index_elements=["form_key"]))
 

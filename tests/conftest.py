@@ -41,8 +41,11 @@ class Stack:
     workers_log: Path
 
 
-def _settings(redis: RedisServer, postgres: PostgresServer, engine: CamundaEngine) -> Settings:
+def _settings(
+    redis: RedisServer, postgres: PostgresServer, engine: CamundaEngine, documents: Path
+) -> Settings:
     return Settings(
+        document_storage_dir=str(documents),
         database_url=postgres.sqlalchemy_url,
         redis_url=redis.url,
         zeebe_address=engine.grpc_address,
@@ -90,7 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         engine.start()
         print(f"\ncamunda {engine.grpc_address} started in {engine.startup_seconds:.1f}s")
         try:
-            settings = _settings(redis, postgres, engine)
+            settings = _settings(redis, postgres, engine, base / "documents")
             migrate(settings.database_url)
             # Deployed as an operator does it, descriptors included.
             asyncio.run(deploy(settings))

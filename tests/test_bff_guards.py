@@ -29,7 +29,8 @@ async def test_participant_routes_need_a_session(stack: Stack) -> None:
         assert detail.status_code == 401
         page = await client.get("/tasks/", headers={"accept": "text/html"})
         assert page.status_code == 401
-        assert "not signed in" in page.text
+        assert "nie jesteś zalogowany" in page.text  # Polish by default
+        assert 'href="/login"' in page.text
         await client.get("/health")  # any GET sets the CSRF cookie
         completion = await client.post(
             f"/api/participant/tasks/{uuid.uuid4()}/completion",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
-from panel_core.db.models import SignatureRecord, TaskSubmission
+from panel_core.db.models import FormDefinition, PanelTask, SignatureRecord, TaskSubmission
 from tests.conftest import Stack
 from tests.helpers import (
     PDF_BYTES,
@@ -33,6 +35,15 @@ ANSWERS: dict[str, dict[str, Any]] = {
     c.ELEMENT_TASK_INCOME: {"employmentType": "employed", "monthlyNetIncome": "7300"},
     c.ELEMENT_TASK_QUESTIONNAIRE: {"maritalStatus": "single", "dependants": "0"},
 }
+
+
+async def engine_deploy(stack: Stack, name: str, content: bytes) -> httpx.Response:
+    async with httpx.AsyncClient() as engine:
+        return await engine.post(
+            f"{stack.settings.camunda_rest_url}/v2/deployments",
+            files={"resources": (name, content, "application/octet-stream")},
+            timeout=30,
+        )
 
 
 async def open_tasks(client: AsyncTestClient[Any], element: str | None = None) -> list[Any]:
@@ -239,3 +250,56 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
     assert record.document_sha256 == changed["sha256"]
     assert record.verification["method"] == "sms-one-time-code"
     assert record.verification["phone"].endswith(who["phone"][-3:])
+
+
+async def test_a_form_deployed_around_the_checks_is_flagged_and_never_misjudged(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # Straight to the engine, as Camunda Modeler's deploy button does.
+    form = {
+        "id": f"modeler-form-{uuid.uuid4().hex[:8]}",
+        "type": "default",
+        "schemaVersion": 16,
+        "components": [
+            {
+                "type": "textfield",
+                "key": "when",
+                "id": "Field_when",
+                "label": "When",
+                "conditional": {"hide": '=today() > date("2020-01-01")'},
+            }
+        ],
+    }
+    deployed = await engine_deploy(stack, f"{form['id']}.form", json.dumps(form).encode())
+    assert deployed.status_code == 200, deployed.text
+
+    async def flagged() -> list[str] | None:
+        async with sessions() as session:
+            problems = await session.scalar(
+                select(FormDefinition.problems).where(FormDefinition.form_id == form["id"])
+            )
+        return list(problems) if problems else None
+
+    problems = await eventually(flagged, within=30)
+    assert any("when" in problem for problem in problems)
+
+    # A task pinned to such a form shows why it cannot be filled in and refuses answers.
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        async with sessions() as session:
+            await session.execute(
+                update(PanelTask)
+                .where(PanelTask.id == uuid.UUID(income["id"]))
+                .values(form_schema=form)
+            )
+            await session.commit()
+        page = await client.get(f"/tasks/{income['id']}")
+        assert "nie umie sprawdzić" in page.text and 'name="when"' not in page.text
+        refused = await client.post(
+            f"/api/participant/tasks/{income['id']}/completion",
+            json={"variables": {"when": "now"}},
+            headers=csrf_headers(client),
+        )
+        assert refused.status_code == 409

@@ -67,7 +67,7 @@ async def test_giving_consents_records_the_text_and_its_hash(
         page = await client.get(f"/tasks/{task.id}")
         assert "<h2>Your consents</h2>" in page.text
         version = hashlib.sha256(texts["consentCreditCheck"].encode()).hexdigest()
-        assert f"Consent text version {version[:12]}" in page.text
+        assert f"Wersja treści zgody {version[:12]}" in page.text
         sent = await client.post(
             f"/tasks/{task.id}",
             data={

@@ -14,7 +14,7 @@ from bff.app import create_app
 from panel_core import constants as c
 from panel_core.db.models import PanelTask, TaskDraft, TaskState
 from tests.conftest import Stack
-from tests.helpers import eventually, form_token, open_case_via_channel, person, sign_in
+from tests.helpers import PDF_BYTES, eventually, form_token, open_case_via_channel, person, sign_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -64,7 +64,7 @@ async def test_saved_answers_come_back_on_another_device_and_go_when_sent(
         )
         assert saved.status_code == 303 and saved.headers["location"] == f"{url}?saved=1"
         notice = await phone.get(saved.headers["location"])
-        assert "Your answers are saved" in notice.text
+        assert "Twoje odpowiedzi są zapisane" in notice.text
 
     async with AsyncTestClient(create_app(stack.settings)) as laptop:
         await sign_in(laptop, me)
@@ -79,9 +79,11 @@ async def test_saved_answers_come_back_on_another_device_and_go_when_sent(
                 "employerName": "Example Industries",
                 "_csrf_token": form_token(page.text),
             },
+            # The requested proof of income goes with the same form.
+            files={"incomeProof": ("proof.pdf", PDF_BYTES, "application/pdf")},
             follow_redirects=False,
         )
-        assert sent.status_code == 303
+        assert sent.status_code == 303, sent.text
     async with sessions() as session:
         assert await session.get(TaskDraft, task.id) is None
         fresh = await session.get(PanelTask, task.id)

@@ -377,8 +377,8 @@ async def test_cancelling_the_process_withdraws_open_tasks(
         await sign_in(client, primary)
         page = await client.get("/tasks/", headers={"accept": "text/html"})
         assert page.status_code == 200
-        assert "No longer needed" in page.text
-        assert "You have nothing to do right now." in page.text
+        assert "Już niepotrzebne" in page.text
+        assert "W tej chwili nie masz nic do zrobienia." in page.text
 
 
 async def test_a_completion_sent_while_the_engine_is_down_reaches_it_after_restart(

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from bff.locale import LANGUAGE_COOKIE
 from panel_core import audit
 from panel_core import constants as c
 from panel_core.auth.service import LoginService
@@ -42,6 +43,9 @@ def clients(stack: Stack) -> Factory:
     ) -> AsyncIterator[AsyncTestClient[Any]]:
         settings = msgspec.structs.replace(stack.settings, **overrides)
         async with AsyncTestClient(create_app(settings, clock=clock), base_url=base_url) as client:
+            # These tests read the English texts; the Polish default is covered by
+            # test_i18n.py, test_case_panel.py and the browser tests.
+            client.cookies.set(LANGUAGE_COOKIE, "en")
             yield client
 
     return make
@@ -476,6 +480,7 @@ async def test_a_used_code_and_another_participants_code_are_refused(
 async def test_login_fails_closed_when_redis_is_unavailable(stack: Stack) -> None:
     broken = msgspec.structs.replace(stack.settings, redis_url="redis://127.0.0.1:1/0")
     async with AsyncTestClient(create_app(broken)) as client:
+        client.cookies.set(LANGUAGE_COOKIE, "en")
         await client.get("/login")
         response = await client.post(
             "/login",

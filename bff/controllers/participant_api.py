@@ -19,6 +19,10 @@ from panel_core.db.models import PanelTask
 from panel_core.tasks import get_participant_task, list_participant_tasks
 
 NOT_FOUND = "Not found"
+FORM_UNSUPPORTED = (
+    "This form uses rules the panel cannot check, so it cannot be sent here. The bank has "
+    "been told."
+)
 
 
 def to_out(task: PanelTask) -> TaskOut:
@@ -77,6 +81,8 @@ class ParticipantApiController(Controller):
         )
         if outcome.not_found:
             raise NotFoundException(NOT_FOUND)
+        if outcome.form_unsupported:
+            raise ClientException(detail=FORM_UNSUPPORTED, status_code=409)
         if outcome.errors:
             raise ClientException(
                 detail="The answers are not valid.", extra={"errors": outcome.errors}

@@ -29,6 +29,7 @@ from panel_core.documents.service import (
     task_documents,
 )
 from panel_core.drafts import load_draft, save_draft
+from panel_core.feel import check_form
 from panel_core.forms import page_components
 from panel_core.signing import signature_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
@@ -150,6 +151,10 @@ class ParticipantPagesController(Controller):
         )
         if outcome.not_found:
             raise NotFoundException(NOT_FOUND)
+        if outcome.form_unsupported:
+            return await task_page(
+                request, db, participant, task, values=submitted, errors={}, status=409
+            )
         if outcome.errors or errors:
             task = await get_participant_task(
                 db, participant.case_id, participant.participant_id, task_id
@@ -227,6 +232,7 @@ async def task_page(
         "task.html.j2",
         context={
             "task": task,
+            "form_problems": check_form(schema),
             "task_title": descriptor.task_name(task.element_id, task.name),
             "fields": page_components(schema),
             "consent_versions": consent_versions(schema),

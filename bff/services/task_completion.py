@@ -21,6 +21,7 @@ from panel_core.completions import TaskNotOpenError, submit
 from panel_core.consents import record_consents
 from panel_core.db.models import SubmissionState, TaskState
 from panel_core.drafts import discard_draft
+from panel_core.feel import check_form
 from panel_core.forms import process_variables, read_submission
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
@@ -37,6 +38,7 @@ def client_of(request: Request[Any, Any, Any]) -> Client:
 class CompletionResult:
     not_found: bool = False
     not_open: bool = False
+    form_unsupported: bool = False
     errors: dict[str, str] = field(default_factory=dict)
     state: str = ""
     delivered: bool = False
@@ -56,6 +58,10 @@ async def complete_participant_task(
     if task.state != TaskState.OPEN:
         return CompletionResult(not_open=True)
     schema = task.form_schema or {}
+    if check_form(schema):
+        # A form deployed around the panel's checks (e.g. from Camunda Modeler): answers
+        # judged by rules the server cannot evaluate would be judged wrongly.
+        return CompletionResult(form_unsupported=True)
     answers, errors = read_submission(schema, submitted)
     files, file_errors = await filepicker_answers(db, task, participant.participant_id)
     answers.update(files)

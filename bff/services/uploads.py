@@ -37,7 +37,7 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 
 def uploads_in(form: Any, key: str) -> list[UploadFile]:
-    values = form.getall(key) if hasattr(form, "getall") else [form.get(key)]
+    values = form.getall(key, []) if hasattr(form, "getall") else [form.get(key)]
     return [v for v in values if isinstance(v, UploadFile) and v.filename]
 
 

@@ -99,6 +99,9 @@ class FormDefinition(Base):
     form_id: Mapped[str] = mapped_column(String(255), index=True)
     version: Mapped[int] = mapped_column(Integer)
     schema: Mapped[dict[str, Any]]
+    # Why the panel cannot serve this form (expressions or components it cannot honour), for
+    # forms deployed around ``customer-panel deploy``, e.g. straight from Camunda Modeler.
+    problems: Mapped[list[str]] = mapped_column(default=list)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
