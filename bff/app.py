@@ -56,9 +56,7 @@ from panel_core.settings import Settings, check_settings, get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-UNAVAILABLE = i18n.N_(
-    "The service is temporarily unavailable. Please try again in a few minutes."
-)
+UNAVAILABLE = i18n.N_("The service is temporarily unavailable. Please try again in a few minutes.")
 # Details of errors raised by Litestar itself or deep in the panel, shown on error pages.
 ERROR_PAGE_TEXTS = (
     i18n.N_("Not found"),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core.constants import FORM_PROPERTY_CONSENT
 from panel_core.db.models import ConsentRecord, PanelTask
+from panel_core.form_texts import localise
 from panel_core.forms import page_components
 
 
@@ -39,7 +40,7 @@ def record_consents(
 ) -> list[ConsentRecord]:
     """Add a record for every consent given in these answers, in the caller's transaction."""
     records = []
-    for key, text in consent_texts(task.form_schema or {}).items():
+    for key, text in consent_texts(localise(task.form_schema or {})).items():
         if answers.get(key) is True:
             record = ConsentRecord(
                 id=uuid.uuid4(),

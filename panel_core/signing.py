@@ -35,6 +35,7 @@ from panel_core.db.models import (
     TaskState,
     TaskSubmission,
 )
+from panel_core.form_texts import localise
 from panel_core.forms import input_components
 from panel_core.i18n import gettext as _
 from panel_core.i18n import pick
@@ -126,7 +127,7 @@ async def application_document(
     for task, submission in rows:
         answers = submission.answers
         lines += ["", descriptor.task_name(task.element_id, task.name)]
-        for component in input_components(task.form_schema or {}):
+        for component in input_components(localise(task.form_schema or {})):
             key = component["key"]
             if key not in answers or key in _consent_keys(task):
                 continue

@@ -17,6 +17,7 @@ from bff.app import create_app
 from panel_core import constants as c
 from panel_core.consents import consent_texts
 from panel_core.db.models import ConsentRecord, PanelTask
+from panel_core.form_texts import localise
 from panel_core.forms import text_html
 from tests.conftest import REPO_ROOT, Stack
 from tests.helpers import eventually, form_token, open_case_via_channel, person, sign_in
@@ -32,9 +33,13 @@ def _schema() -> dict[str, Any]:
 def test_each_consent_text_is_the_forms_explanation_and_the_consents_own_words() -> None:
     texts = consent_texts(_schema())
     assert set(texts) == {"consentCreditCheck", "consentDataProcessing"}
-    assert texts["consentCreditCheck"].startswith("### Your consents")
-    assert texts["consentCreditCheck"].endswith("I consent to a credit bureau check")
+    assert texts["consentCreditCheck"].startswith("### Twoje zgody")
+    assert texts["consentCreditCheck"].endswith("w biurze informacji kredytowej")
     assert texts["consentCreditCheck"] != texts["consentDataProcessing"]
+    # In English the participant reads, and gives, the English text.
+    english = consent_texts(localise(_schema(), "en"))
+    assert english["consentCreditCheck"].startswith("### Your consents")
+    assert english["consentCreditCheck"].endswith("I consent to a credit bureau check")
 
 
 def test_form_text_is_rendered_escaped() -> None:
@@ -65,7 +70,7 @@ async def test_giving_consents_records_the_text_and_its_hash(
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, participant)
         page = await client.get(f"/tasks/{task.id}")
-        assert "<h2>Your consents</h2>" in page.text
+        assert "<h2>Twoje zgody</h2>" in page.text
         version = hashlib.sha256(texts["consentCreditCheck"].encode()).hexdigest()
         assert f"Wersja treści zgody {version[:12]}" in page.text
         sent = await client.post(

@@ -28,3 +28,28 @@ def test_descriptor_texts_fall_back_to_polish_then_to_anything() -> None:
         assert pick({"pl": "Zgody", "en": "Consents"}) == "Consents"
         assert pick({"pl": "Zgody"}) == "Zgody"
     assert pick({"en": "Only English"}) == "Only English"
+
+
+def test_form_texts_follow_the_language_through_custom_properties() -> None:
+    import json
+    from pathlib import Path
+
+    from panel_core.form_texts import localise
+    from panel_core.forms import input_components
+
+    schema = json.loads(
+        (Path(__file__).resolve().parent.parent / "bpmn/forms/credit-income.form").read_text()
+    )
+    polish = {c["key"]: c for c in input_components(localise(schema, "pl"))}
+    english = {c["key"]: c for c in input_components(localise(schema, "en"))}
+    assert polish["employmentType"]["label"] == "Forma zatrudnienia"
+    assert english["employmentType"]["label"] == "Employment type"
+    assert [o["label"] for o in english["employmentType"]["values"]][:2] == [
+        "Employed",
+        "Self-employed",
+    ]
+    assert english["incomeNotes"]["description"] == "Optional, at most 500 characters."
+    # The values the process sees never change with the language.
+    assert [o["value"] for o in english["employmentType"]["values"]] == [
+        o["value"] for o in polish["employmentType"]["values"]
+    ]

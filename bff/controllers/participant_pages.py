@@ -30,6 +30,7 @@ from panel_core.documents.service import (
 )
 from panel_core.drafts import load_draft, save_draft
 from panel_core.feel import check_form
+from panel_core.form_texts import localise
 from panel_core.forms import page_components
 from panel_core.signing import signature_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
@@ -222,7 +223,7 @@ async def task_page(
     code: str = "",
     status: int = 200,
 ) -> Template:
-    schema = task.form_schema or {}
+    schema = localise(task.form_schema or {})
     signing = None
     if task.state == TaskState.OPEN and signature_components(schema):
         context = await signing_context(db, participant)

@@ -22,6 +22,7 @@ from panel_core.consents import record_consents
 from panel_core.db.models import SubmissionState, TaskState
 from panel_core.drafts import discard_draft
 from panel_core.feel import check_form
+from panel_core.form_texts import localise
 from panel_core.forms import process_variables, read_submission
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
@@ -62,7 +63,8 @@ async def complete_participant_task(
         # A form deployed around the panel's checks (e.g. from Camunda Modeler): answers
         # judged by rules the server cannot evaluate would be judged wrongly.
         return CompletionResult(form_unsupported=True)
-    answers, errors = read_submission(schema, submitted)
+    # Messages name fields by their label in the participant's language.
+    answers, errors = read_submission(localise(schema), submitted)
     files, file_errors = await filepicker_answers(db, task, participant.participant_id)
     answers.update(files)
     errors.update(file_errors)
