@@ -80,6 +80,8 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     fragment, phone = primary.group(1), primary.group(2)
     panel = stack.panel
     shots = []
+    # The invitation first, so the login code is not mistaken for it.
+    await _latest_code(stack.redis_url, phone, 0)
     await page.goto(f"{panel}/login")
     shots.append(await _shoot(page, "login", width))
     await page.click("form[action='/login'] button[type=submit]")
@@ -142,8 +144,11 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     await page.click(SEND)
     await page.wait_for_url(f"{panel}/case/")
     shots.append(await _shoot(page, "case-overview-signed", width))
-    await page.click(".language-switch a[lang=en]")
-    await page.wait_for_url(f"{panel}/case/")
+    # The switch's own link, followed directly: the open live-update stream keeps the
+    # overview from ever reporting a finished load after a same-page click.
+    switch = await page.get_attribute(".language-switch a[lang=en]", "href")
+    await page.goto(f"{panel}{switch}")
+    assert "Collecting information" in await page.inner_text(".status-panel")
     shots.append(await _shoot(page, "case-overview-en", width))
     await page.goto(f"{panel}/dev/outbox")
     shots.append(await _shoot(page, "sms-outbox", width))

@@ -14,6 +14,7 @@ from typing import Any
 
 from panel_core.constants import FORM_PROPERTY_SEND_TO_PROCESS
 from panel_core.feel import FeelError, evaluate
+from panel_core.i18n import gettext as _
 
 INPUT_TYPES = frozenset(
     {"textfield", "textarea", "number", "checkbox", "select", "radio", "filepicker"}
@@ -43,38 +44,42 @@ def _convert(component: Mapping[str, Any], raw: Any) -> tuple[Any, str | None]:
     if kind == "checkbox":
         checked = raw is True or (isinstance(raw, str) and raw.lower() in {"true", "on", "1"})
         if validate.get("required") and not checked:
-            return checked, f"Select “{label}” to continue."
+            return checked, _("Select “%(label)s” to continue.", label=label)
         return checked, None
     text = "" if raw is None else str(raw).strip()
     if not text:
         if validate.get("required"):
-            return (
-                None,
-                f"Enter “{label}”."
-                if kind != "radio" and kind != "select"
-                else f"Choose “{label}”.",
-            )
+            if kind in {"radio", "select"}:
+                return None, _("Choose “%(label)s”.", label=label)
+            return None, _("Enter “%(label)s”.", label=label)
         return None, None
     if kind == "number":
         try:
             number = Decimal(text.replace(",", "."))
         except InvalidOperation:
-            return text, f"“{label}” must be a number."
+            return text, _("“%(label)s” must be a number.", label=label)
         if not number.is_finite():
-            return text, f"“{label}” must be a number."
+            return text, _("“%(label)s” must be a number.", label=label)
         if "min" in validate and number < Decimal(str(validate["min"])):
-            return text, f"“{label}” must be at least {validate['min']}."
+            return text, _(
+                "“%(label)s” must be at least %(min)s.", label=label, min=validate["min"]
+            )
         if "max" in validate and number > Decimal(str(validate["max"])):
-            return text, f"“{label}” must be at most {validate['max']}."
+            most = validate["max"]
+            return text, _("“%(label)s” must be at most %(max)s.", label=label, max=most)
         return (int(number) if number == number.to_integral_value() else float(number)), None
     if kind in {"select", "radio"}:
         if text not in _options(component):
-            return text, f"Choose one of the options for “{label}”."
+            return text, _("Choose one of the options for “%(label)s”.", label=label)
         return text, None
     if "maxLength" in validate and len(text) > int(validate["maxLength"]):
-        return text, f"“{label}” must be {validate['maxLength']} characters or fewer."
+        return text, _(
+            "“%(label)s” must be %(n)s characters or fewer.", label=label, n=validate["maxLength"]
+        )
     if "minLength" in validate and len(text) < int(validate["minLength"]):
-        return text, f"“{label}” must be at least {validate['minLength']} characters."
+        return text, _(
+            "“%(label)s” must be at least %(n)s characters.", label=label, n=validate["minLength"]
+        )
     return text, None
 
 

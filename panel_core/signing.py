@@ -132,7 +132,13 @@ async def application_document(
             if key not in answers or key in _consent_keys(task):
                 continue
             label = component.get("label") or key
-            lines.append(f"  {label}: {_value_text(answers[key], documents)}")
+            options = {
+                str(option.get("value")): str(option.get("label"))
+                for option in component.get("values") or []
+            }
+            value = answers[key]
+            shown = options.get(str(value)) if options and not isinstance(value, list) else None
+            lines.append(f"  {label}: {shown or _value_text(value, documents)}")
     if consents:
         lines += ["", _("Consents given")]
         lines += [f"  - {consent.text} (SHA-256 {consent.text_sha256})" for consent in consents]
