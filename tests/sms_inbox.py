@@ -38,3 +38,18 @@ def code_in(text: str) -> str:
     match = CODE.search(text)
     assert match, text
     return match.group(1)
+
+
+async def message_naming(redis_url: str, phone: str, fragment: str, *, within: float = 30) -> str:
+    """Wait for the phone's message that contains the fragment (e.g. a document fingerprint).
+
+    Found by content, not position: an invitation sent moments earlier may still be arriving.
+    """
+
+    async def probe() -> str | None:
+        for message in await messages_to(redis_url, phone):
+            if fragment in str(message["text"]):
+                return str(message["text"])
+        return None
+
+    return await eventually(probe, within=within)

@@ -26,7 +26,7 @@ from tests.helpers import (
     sign_in,
     upload_document,
 )
-from tests.sms_inbox import code_in, messages_to, next_message
+from tests.sms_inbox import code_in, message_naming
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -190,11 +190,10 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
         url = f"/api/participant/tasks/{signing['id']}"
         document = (await client.get(f"{url}/signing-document")).json()
         assert "7300" in document["text"] and "income-proof.pdf" in document["text"]
-        seen = len(await messages_to(stack.settings.redis_url, who["phone"]))
-        assert (
-            await client.post(f"{url}/signing-code", headers=csrf_headers(client))
-        ).status_code == 202
-        code = code_in(await next_message(stack.settings.redis_url, who["phone"], seen))
+        asked = await client.post(f"{url}/signing-code", headers=csrf_headers(client))
+        assert asked.status_code == 202
+        sms = await message_naming(stack.settings.redis_url, who["phone"], document["sha256"][:8])
+        code = code_in(sms)
 
         # The application changes after the code was sent: the code no longer signs it.
         async with sessions() as session:
@@ -227,9 +226,10 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
         )
         assert stale.status_code == 400
 
-        seen = len(await messages_to(stack.settings.redis_url, who["phone"]))
         await client.post(f"{url}/signing-code", headers=csrf_headers(client))
-        fresh = code_in(await next_message(stack.settings.redis_url, who["phone"], seen))
+        fresh = code_in(
+            await message_naming(stack.settings.redis_url, who["phone"], changed["sha256"][:8])
+        )
         signed = await client.post(
             f"{url}/completion",
             json={
