@@ -22,6 +22,8 @@ class TaskOut(msgspec.Struct, rename="camel"):
 
 class TaskDetailOut(TaskOut):
     form_schema: dict[str, Any] | None = None
+    # The process variables the form reads (form-js' initial data), and only those.
+    variables: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class CompletionIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,8 +16,12 @@ METHOD_MAP = [
     ("panel_core/**.py", "python"),
     ("bff/**.py", "python"),
     ("templates/**.html.j2", "jinja2"),
+    ("templates/sms/**.txt.j2", "jinja2"),
 ]
-OPTIONS = {"templates/**.html.j2": {"extensions": "jinja2.ext.i18n"}}
+OPTIONS = {
+    "templates/**.html.j2": {"extensions": "jinja2.ext.i18n"},
+    "templates/sms/**.txt.j2": {"extensions": "jinja2.ext.i18n"},
+}
 SOURCE_LOCALE = "en"
 
 

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core.constants import FORM_PROPERTY_CONSENT
 from panel_core.db.models import ConsentRecord, PanelTask
-from panel_core.form_texts import localise
-from panel_core.forms import page_components
+from panel_core.forms import localise, page_components
 
 
 def consent_texts(schema: Mapping[str, Any]) -> dict[str, str]:

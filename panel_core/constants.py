@@ -18,6 +18,10 @@ VAR_CASE_NUMBER: Final = "caseNumber"
 VAR_PARTICIPANTS: Final = "participants"
 VAR_PARTICIPANT: Final = "participant"
 VAR_DECISION: Final = "decision"
+# What each participant's share gives the process (the multi-instance output collection):
+# their participantId and the answers their forms mark with FORM_PROPERTY_SEND_TO_PROCESS,
+# which are local variables of the share so that no two participants' answers mix.
+VAR_SHARES: Final = "shares"
 
 # Keys of one entry of the participants list (and of the multi-instance element variable).
 KEY_PARTICIPANT_ID: Final = "participantId"
@@ -85,8 +89,19 @@ EXPORTER_STREAM_PREFIX: Final = "zeebe"
 STREAM_USER_TASK: Final = f"{EXPORTER_STREAM_PREFIX}:USER_TASK"
 STREAM_FORM: Final = f"{EXPORTER_STREAM_PREFIX}:FORM"
 STREAM_PROCESS: Final = f"{EXPORTER_STREAM_PREFIX}:PROCESS"
+# Scopes and variables: what a participant's form reads from its process (valuesKey options,
+# prefilled fields, FEEL over the process data).
+STREAM_PROCESS_INSTANCE: Final = f"{EXPORTER_STREAM_PREFIX}:PROCESS_INSTANCE"
+STREAM_VARIABLE: Final = f"{EXPORTER_STREAM_PREFIX}:VARIABLE"
 # Value types the exporter must send (ZEEBE_REDIS_ENABLED_VALUE_TYPES).
-EXPORTED_VALUE_TYPES: Final = ("PROCESS", "FORM", "USER_TASK", "PROCESS_INSTANCE", "INCIDENT")
+EXPORTED_VALUE_TYPES: Final = (
+    "PROCESS",
+    "FORM",
+    "USER_TASK",
+    "PROCESS_INSTANCE",
+    "VARIABLE",
+    "INCIDENT",
+)
 
 # Purposes of SMS messages (the outbox's ``purpose`` column and the template names).
 SMS_INVITATION: Final = "invitation"

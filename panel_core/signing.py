@@ -35,8 +35,7 @@ from panel_core.db.models import (
     TaskState,
     TaskSubmission,
 )
-from panel_core.form_texts import localise
-from panel_core.forms import input_components
+from panel_core.forms import input_components, localise
 from panel_core.i18n import gettext as _
 from panel_core.i18n import pick
 from panel_core.settings import Settings

@@ -85,8 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         engine = CamundaEngine(
             data_dir=base / "camunda-data",
             redis_url=redis.url,
-            # VARIABLE records let the tests see which variables the process received.
-            exported_value_types=(*c.EXPORTED_VALUE_TYPES, "VARIABLE"),
+            exported_value_types=c.EXPORTED_VALUE_TYPES,
             # Kept, so a test can replay every record the engine exported.
             redis_delete_after_acknowledge=False,
         )

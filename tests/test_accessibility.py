@@ -13,18 +13,26 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
-from bff.app import DEMO_CHANNEL_TOKEN
+from bff.app import DEMO_CHANNEL_TOKEN, STATIC_DIR
 from devtools.ports import free_port
 from panel_core import constants as c
+from panel_core.forms import apply_list_action
 from tests.conftest import REPO_ROOT, Stack, settings_env
 from tests.helpers import PDF_BYTES, person
 from tests.sms_inbox import code_in, next_message
+from tests.test_form_components import (
+    VARIABLES,
+    every_form,
+    render_task_page,
+    submitted_with_errors,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -200,6 +208,50 @@ async def test_every_page_passes_axe(
                 await check(page, width, where + name + " with an uploaded file")
         await page.goto(f"{panel}/dev/outbox")
         await check(page, width, where + "SMS outbox")
+    finally:
+        await context.close()
+
+
+async def show(page: Page, html: str) -> None:
+    """Open a rendered page as if the panel served it, its stylesheets and scripts too."""
+
+    async def serve(route: Route) -> None:
+        path = urlsplit(route.request.url).path
+        if path.startswith("/static/"):
+            file = STATIC_DIR / path.removeprefix("/static/")
+            kind = "text/css" if file.suffix == ".css" else "text/javascript"
+            await route.fulfill(body=file.read_bytes(), content_type=kind)
+        else:
+            await route.fulfill(body=html, content_type="text/html; charset=utf-8")
+
+    await page.route("http://panel.test/**", serve)
+    await page.goto("http://panel.test/tasks/1")
+
+
+@pytest.mark.parametrize("locale", ["pl", "en"])
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_every_form_component_passes_axe(browser: Browser, width: int, locale: str) -> None:
+    """The test form with every component type: fresh, with errors, and with a second row.
+
+    Rendered by the panel's own templates; no engine is needed for this one.
+    """
+    sent, errors = submitted_with_errors()
+    two_rows = apply_list_action(every_form(), sent, "add:owners")
+    pages = {
+        "fresh": render_task_page(every_form(), variables=VARIABLES, locale=locale),
+        "with errors": render_task_page(
+            every_form(), values=sent, errors=errors, variables=VARIABLES, locale=locale
+        ),
+        "with a row added": render_task_page(
+            every_form(), values=two_rows, variables=VARIABLES, locale=locale
+        ),
+    }
+    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    try:
+        for name, html in pages.items():
+            await show(page, html)
+            await check(page, width, f"{locale}: every component, {name}")
     finally:
         await context.close()
 

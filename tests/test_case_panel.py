@@ -33,7 +33,11 @@ pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 ANSWERS: dict[str, dict[str, Any]] = {
     c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
     c.ELEMENT_TASK_INCOME: {"employmentType": "employed", "monthlyNetIncome": "7300"},
-    c.ELEMENT_TASK_QUESTIONNAIRE: {"maritalStatus": "single", "dependants": "0"},
+    c.ELEMENT_TASK_QUESTIONNAIRE: {
+        "relationshipToBorrower": "spouse",
+        "maritalStatus": "single",
+        "dependants": "0",
+    },
 }
 
 
@@ -303,3 +307,64 @@ async def test_a_form_deployed_around_the_checks_is_flagged_and_never_misjudged(
             headers=csrf_headers(client),
         )
         assert refused.status_code == 409
+
+
+async def test_a_form_reads_its_own_process_variables_and_nothing_else(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The questionnaire asks co-borrowers only, judged on ``participant.role``: a variable
+    of the participant's own iteration of the multi-instance share, not of the process."""
+    case = await open_case_via_channel(
+        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+    )
+    me, other = (p["participantId"] for p in case["participants"])
+    question = "Kim jesteś dla głównego kredytobiorcy?"
+
+    async def questionnaire(client: AsyncTestClient[Any]) -> dict[str, Any]:
+        (task,) = await open_tasks(client, c.ELEMENT_TASK_QUESTIONNAIRE)
+
+        async def with_variables() -> dict[str, Any] | None:
+            detail: dict[str, Any] = (
+                await client.get(f"/api/participant/tasks/{task['id']}")
+            ).json()
+            return detail if detail["variables"].get(c.VAR_PARTICIPANT) else None
+
+        return await eventually(with_variables, within=30)
+
+    async with AsyncTestClient(create_app(stack.settings)) as co_borrower:
+        await sign_in(co_borrower, other)
+        task = await questionnaire(co_borrower)
+        # Only what the form names: the participant's own entry, never the case's list.
+        assert task["variables"] == {
+            c.VAR_PARTICIPANT: {c.KEY_PARTICIPANT_ID: other, c.KEY_ROLE: c.ROLE_CO_BORROWER}
+        }
+        page = (await co_borrower.get(f"/tasks/{task['id']}")).text
+        assert question in page
+        missing = await co_borrower.post(
+            f"/api/participant/tasks/{task['id']}/completion",
+            json={"variables": {"maritalStatus": "single", "dependants": "0"}},
+            headers=csrf_headers(co_borrower),
+        )
+        assert missing.status_code == 400
+        assert set(missing.json()["extra"]["errors"]) == {"relationshipToBorrower"}
+
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, me)
+        task = await questionnaire(client)
+        assert task["variables"][c.VAR_PARTICIPANT][c.KEY_ROLE] == c.ROLE_PRIMARY_BORROWER
+        # Hidden at once for the primary borrower, and stripped if sent all the same.
+        page = (await client.get(f"/tasks/{task['id']}")).text
+        assert question not in page and "Stan cywilny" in page
+        done = await client.post(
+            f"/api/participant/tasks/{task['id']}/completion",
+            json={"variables": ANSWERS[c.ELEMENT_TASK_QUESTIONNAIRE]},
+            headers=csrf_headers(client),
+        )
+        assert done.status_code == 202, done.text
+    async with sessions() as session:
+        answers = await session.scalar(
+            select(TaskSubmission.answers)
+            .join(PanelTask, PanelTask.id == TaskSubmission.panel_task_id)
+            .where(PanelTask.id == uuid.UUID(task["id"]))
+        )
+    assert answers == {"maritalStatus": "single", "dependants": 0, "hasOtherLoans": False}

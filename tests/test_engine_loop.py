@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from panel_core import constants as c
-from panel_core.db.models import Case, PanelTask, SubmissionState, TaskState, TaskSubmission
+from panel_core.db.models import (
+    Case,
+    EngineScope,
+    EngineVariable,
+    PanelTask,
+    SubmissionState,
+    TaskState,
+    TaskSubmission,
+)
 from panel_core.engine.records import FormValue, ProcessValue, UserTaskValue
 from tests.conftest import Stack
 from tests.helpers import (
@@ -46,7 +54,11 @@ VALID_ANSWERS: dict[str, dict[str, Any]] = {
         "monthlyNetIncome": "8500",
         "employerName": "Example Industries",
     },
-    c.ELEMENT_TASK_QUESTIONNAIRE: {"maritalStatus": "married", "dependants": "2"},
+    c.ELEMENT_TASK_QUESTIONNAIRE: {
+        "relationshipToBorrower": "partner",
+        "maritalStatus": "married",
+        "dependants": "2",
+    },
 }
 
 ClientFactory = Callable[[], AbstractAsyncContextManager[AsyncTestClient[Any]]]
@@ -302,6 +314,25 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
     assert {"monthlyNetIncome": 8500}.items() <= next(
         a for a in stored if "monthlyNetIncome" in a
     ).items()
+
+    # The panel kept the process's variables for the forms only while it ran.
+    async def forgotten() -> bool:
+        async with sessions() as session:
+            variables = await session.scalar(
+                select(func.count())
+                .select_from(EngineVariable)
+                .where(EngineVariable.process_instance_key == key)
+            )
+            scopes = (
+                await session.execute(
+                    select(EngineScope.element_instance_key, EngineScope.ended).where(
+                        EngineScope.process_instance_key == key
+                    )
+                )
+            ).all()
+        return variables == 0 and [tuple(s) for s in scopes] == [(key, True)]
+
+    await eventually(forgotten, within=30)
 
 
 async def test_a_record_delivered_twice_makes_one_panel_task(

@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from panel_core import constants as c
 from panel_core.feel import (
     Expression,
     FeelError,
@@ -44,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ORACLE_SCRIPT = ROOT / "tests" / "feel_oracle.mjs"
 FEELIN = ROOT / "node_modules" / "@bpmn-io" / "feelin"
 FORMS = sorted((ROOT / "bpmn" / "forms").glob("*.form"))
+# The shipped forms and the test form that holds every component type.
+CHECKED_FORMS = [*FORMS, *sorted((ROOT / "tests" / "forms").glob("*.form"))]
 UNSET = object()
 
 
@@ -235,6 +238,11 @@ def _components(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 def _plausible_values(components: Sequence[Mapping[str, Any]]) -> list[Any]:
     """What a variable can hold: each value its fields allow, wrong types, null and unset."""
     values: list[Any] = [UNSET, None, "", "true", 0, 1, True, False, [], ["retired"], {"a": 1}]
+    # What the process gives a share's forms: the participant's own entry.
+    roles = (c.ROLE_PRIMARY_BORROWER, c.ROLE_CO_BORROWER)
+    values.extend({c.KEY_PARTICIPANT_ID: "p-1", c.KEY_ROLE: role} for role in roles)
+    values.append({c.KEY_ROLE: None})
+    values.extend({"share": share} for share in (None, 5, 10, "10"))
     for component in components:
         kind = component.get("type")
         values.extend(option["value"] for option in component.get("values", []))
@@ -252,7 +260,7 @@ def _plausible_values(components: Sequence[Mapping[str, Any]]) -> list[Any]:
 
 def shipped_expressions() -> list[tuple[str, str, str, str]]:
     found = []
-    for path in FORMS:
+    for path in CHECKED_FORMS:
         schema = _load(path)
         for component, prop, text in form_expressions(schema):
             found.append((path.name, component, prop, text))
@@ -263,6 +271,7 @@ def test_the_shipped_forms_have_expressions_to_check() -> None:
     texts = {text for *_, text in shipped_expressions()}
     assert 'employmentType = "retired"' in texts
     assert "hasOtherLoans != true" in texts
+    assert 'participant.role = "primary-borrower"' in texts
 
 
 def test_every_shipped_expression_is_supported() -> None:
@@ -276,7 +285,7 @@ def test_every_shipped_expression_is_supported() -> None:
 @pytest.mark.lint
 def test_shipped_expressions_evaluate_as_in_feelin(oracle: Oracle) -> None:
     by_key: dict[str, list[Mapping[str, Any]]] = {}
-    for path in FORMS:
+    for path in CHECKED_FORMS:
         for component in _components(_load(path)):
             if component.get("key"):
                 by_key.setdefault(component["key"], []).append(component)

@@ -34,8 +34,7 @@ def test_form_texts_follow_the_language_through_custom_properties() -> None:
     import json
     from pathlib import Path
 
-    from panel_core.form_texts import localise
-    from panel_core.forms import input_components
+    from panel_core.forms import input_components, localise
 
     schema = json.loads(
         (Path(__file__).resolve().parent.parent / "bpmn/forms/credit-income.form").read_text()

@@ -123,3 +123,39 @@ def test_participants_are_a_parallel_multi_instance(model: ElementTree.Element) 
     assert characteristics is not None
     assert characteristics.get("inputCollection") == f"={c.VAR_PARTICIPANTS}"
     assert characteristics.get("inputElement") == c.VAR_PARTICIPANT
+
+
+def test_answers_sent_to_the_process_stay_in_their_participants_share(
+    model: ElementTree.Element,
+) -> None:
+    """Without a local variable in the share, a completed task's variable lands on the
+    process, where the next participant's answer would overwrite it (and prefill their
+    form with it)."""
+    share = model.find(f".//bpmn:subProcess[@id='{c.ELEMENT_PARTICIPANT_WORK}']", NS)
+    assert share is not None
+    local = {
+        mapping.get("target")
+        for mapping in share.findall("bpmn:extensionElements/zeebe:ioMapping/zeebe:input", NS)
+    }
+    sent = set()
+    for task in share.iterfind(".//bpmn:userTask", NS):
+        definition = task.find(".//zeebe:formDefinition", NS)
+        assert definition is not None
+        form = json.loads(
+            (ROOT / "bpmn" / "forms" / f"{definition.get('formId')}.form").read_text()
+        )
+        stack = list(form["components"])
+        while stack:
+            component = stack.pop()
+            stack.extend(component.get("components", []))
+            marked = component.get("properties", {}).get(c.FORM_PROPERTY_SEND_TO_PROCESS)
+            if str(marked).lower() == "true":
+                sent.add(component["key"])
+    assert sent, "the participants' forms send something to the process"
+    assert sent <= local, sent - local
+    characteristics = share.find(".//zeebe:loopCharacteristics", NS)
+    assert characteristics is not None
+    assert characteristics.get("outputCollection") == c.VAR_SHARES
+    output = characteristics.get("outputElement") or ""
+    for key in (*sorted(sent), c.KEY_PARTICIPANT_ID):
+        assert f"{key}:" in output, key

@@ -292,6 +292,11 @@ def test_texts_render_in_polish_and_english_with_the_code_and_link() -> None:
         assert segments(text) <= 4, (segments(text), text)
     assert "sprawie" in polish and "case" in english
     assert render_sms(c.SMS_INVITATION, "de", context) == polish
+    # The words come from the gettext catalogs, plural forms included.
+    assert "(ważny 7 dni)" in polish and "(valid 7 days)" in english
+    one_day = {**context, "valid_days": 1}
+    assert "(ważny 1 dzień)" in render_sms(c.SMS_INVITATION, "pl", one_day)
+    assert "(valid 1 day)" in render_sms(c.SMS_INVITATION, "en", one_day)
     code = render_sms(c.SMS_LOGIN_CODE, "en", {"code": "111222", "minutes": 5})
     assert "111222" in code and "5 min" in code
     with pytest.raises(UndefinedError):

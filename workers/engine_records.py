@@ -1,4 +1,5 @@
-"""Consumes the engine's user-task and form records from the Redis exporter's streams.
+"""Consumes the engine's records from the Redis exporter's streams: processes, forms, user
+tasks, and the scopes and variables a task's form reads.
 
 Zeebe 8.6 has no task listeners; the exporter is how a user task's lifecycle reaches us
 (CREATED, COMPLETED, CANCELED), the same records Camunda's own Tasklist is built from. A
@@ -20,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
 from panel_core.db.models import TaskState
-from panel_core.engine.records import decode_form, decode_process, decode_user_task
+from panel_core.engine.records import (
+    decode_form,
+    decode_process,
+    decode_process_instance,
+    decode_user_task,
+    decode_variable,
+)
 from panel_core.tasks import (
     FormNotYetKnownError,
     record_form,
@@ -28,12 +35,19 @@ from panel_core.tasks import (
     record_task_closed,
     record_task_created,
 )
+from panel_core.variables import record_process_instance, record_variable
 
 log = logging.getLogger(__name__)
 
 # Streams are read in this order within every batch: a process and a form must be known
-# before the task that names and pins them.
-STREAMS = (c.STREAM_PROCESS, c.STREAM_FORM, c.STREAM_USER_TASK)
+# before the task that names and pins them, and a task's variables before its page shows.
+STREAMS = (
+    c.STREAM_PROCESS,
+    c.STREAM_FORM,
+    c.STREAM_PROCESS_INSTANCE,
+    c.STREAM_VARIABLE,
+    c.STREAM_USER_TASK,
+)
 
 
 async def handle_form_record(session: AsyncSession, payload: bytes) -> None:
@@ -62,9 +76,19 @@ async def handle_user_task_record(session: AsyncSession, payload: bytes) -> None
         await record_task_closed(session, record.value.user_task_key, TaskState.WITHDRAWN)
 
 
+async def handle_process_instance_record(session: AsyncSession, payload: bytes) -> None:
+    await record_process_instance(session, decode_process_instance(payload))
+
+
+async def handle_variable_record(session: AsyncSession, payload: bytes) -> None:
+    await record_variable(session, decode_variable(payload))
+
+
 HANDLERS: dict[str, Callable[[AsyncSession, bytes], Awaitable[None]]] = {
     c.STREAM_PROCESS: handle_process_record,
     c.STREAM_FORM: handle_form_record,
+    c.STREAM_PROCESS_INSTANCE: handle_process_instance_record,
+    c.STREAM_VARIABLE: handle_variable_record,
     c.STREAM_USER_TASK: handle_user_task_record,
 }
 

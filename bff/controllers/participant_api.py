@@ -17,6 +17,7 @@ from bff.schemas import CompletionIn, CompletionOut, TaskDetailOut, TaskOut
 from bff.services.task_completion import client_of, complete_participant_task
 from panel_core.db.models import PanelTask
 from panel_core.tasks import get_participant_task, list_participant_tasks
+from panel_core.variables import form_variables
 
 NOT_FOUND = "Not found"
 FORM_UNSUPPORTED = (
@@ -64,7 +65,9 @@ class ParticipantApiController(Controller):
             raise NotFoundException(NOT_FOUND)
         out = to_out(task)
         return TaskDetailOut(
-            **{f: getattr(out, f) for f in out.__struct_fields__}, form_schema=task.form_schema
+            **{f: getattr(out, f) for f in out.__struct_fields__},
+            form_schema=task.form_schema,
+            variables=await form_variables(db, task),
         )
 
     @post("/tasks/{task_id:uuid}/completion", status_code=HTTP_202_ACCEPTED)

@@ -30,10 +30,16 @@ from panel_core.documents.service import (
 )
 from panel_core.drafts import load_draft, save_draft
 from panel_core.feel import check_form
-from panel_core.form_texts import localise
-from panel_core.forms import page_components
+from panel_core.forms import (
+    apply_list_action,
+    form_today,
+    list_action,
+    localise,
+    page_fields,
+)
 from panel_core.signing import signature_components
 from panel_core.tasks import get_participant_task, list_participant_tasks
+from panel_core.variables import form_variables
 
 NOT_FOUND = "Not found"
 DISPLAY_ZONE = ZoneInfo("Europe/Warsaw")
@@ -137,6 +143,20 @@ class ParticipantPagesController(Controller):
                     state, db, participant, task, action.partition(":")[2]
                 )
             await db.commit()
+        if list_action(action):
+            # A dynamic list's "Add another" or "Remove": the same page, one row more or less.
+            if task.state != TaskState.OPEN:
+                raise NotFoundException(NOT_FOUND)
+            values = apply_list_action(task.form_schema or {}, submitted, action)
+            return await task_page(
+                request,
+                db,
+                participant,
+                task,
+                values=values,
+                errors=errors,
+                status=400 if errors else 200,
+            )
         if action == "save" or action == "upload" or action.startswith("remove-document:"):
             if task.state != TaskState.OPEN:
                 raise NotFoundException(NOT_FOUND)
@@ -235,7 +255,13 @@ async def task_page(
             "task": task,
             "form_problems": check_form(schema),
             "task_title": descriptor.task_name(task.element_id, task.name),
-            "fields": page_components(schema),
+            "fields": page_fields(
+                schema,
+                values=values,
+                errors=errors,
+                variables=await form_variables(db, task),
+                today=form_today(request.app.state.clock),
+            ),
             "consent_versions": consent_versions(schema),
             "values": values,
             "saved": saved,

@@ -22,10 +22,15 @@ from panel_core.consents import record_consents
 from panel_core.db.models import SubmissionState, TaskState
 from panel_core.drafts import discard_draft
 from panel_core.feel import check_form
-from panel_core.form_texts import localise
-from panel_core.forms import process_variables, read_submission
+from panel_core.forms import (
+    form_today,
+    localise,
+    process_variables,
+    read_submission,
+)
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
+from panel_core.variables import form_variables
 
 
 def client_of(request: Request[Any, Any, Any]) -> Client:
@@ -64,7 +69,12 @@ async def complete_participant_task(
         # judged by rules the server cannot evaluate would be judged wrongly.
         return CompletionResult(form_unsupported=True)
     # Messages name fields by their label in the participant's language.
-    answers, errors = read_submission(localise(schema), submitted)
+    answers, errors = read_submission(
+        localise(schema),
+        submitted,
+        variables=await form_variables(db, task),
+        today=form_today(state.clock),
+    )
     files, file_errors = await filepicker_answers(db, task, participant.participant_id)
     answers.update(files)
     errors.update(file_errors)

@@ -371,3 +371,35 @@ class SignatureRecord(Base):
     # How the signer was verified: the SMS code's purpose and the number it went to (masked).
     verification: Mapped[dict[str, Any]]
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EngineScope(Base):
+    """Where an element instance sits: the scope its variables are looked up in next.
+
+    Kept only for the elements a form's variables can come from (user tasks, sub-processes,
+    multi-instance bodies) while their process instance runs. The process instance's own
+    row stays when it ends, marked ``ended``, so a record delivered again after that cannot
+    bring its variables back.
+    """
+
+    __tablename__ = "engine_scope"
+
+    element_instance_key: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
+    flow_scope_key: Mapped[int] = mapped_column(BigInteger)
+    process_instance_key: Mapped[int] = mapped_column(BigInteger, index=True)
+    ended: Mapped[bool] = mapped_column(default=False)
+
+
+class EngineVariable(Base):
+    """A process variable as the engine last exported it, while its process instance runs."""
+
+    __tablename__ = "engine_variable"
+
+    scope_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    process_instance_key: Mapped[int] = mapped_column(BigInteger, index=True)
+    value: Mapped[Any] = mapped_column(JSON(none_as_null=False), nullable=True)
+    # The record's log position: a record delivered again never overwrites a newer value.
+    position: Mapped[int] = mapped_column(BigInteger)

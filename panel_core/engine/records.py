@@ -92,3 +92,39 @@ def parse_engine_datetime(value: str) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value)
+
+
+class VariableValue(msgspec.Struct, frozen=True, rename="camel"):
+    name: str
+    # The variable's value as a JSON document.
+    value: str
+    scope_key: int
+    process_instance_key: int
+
+
+class VariableRecord(msgspec.Struct, frozen=True, rename="camel"):
+    intent: str
+    record_type: str
+    value: VariableValue
+    position: int = 0
+
+
+class ProcessInstanceValue(msgspec.Struct, frozen=True, rename="camel"):
+    bpmn_element_type: str
+    flow_scope_key: int
+    process_instance_key: int
+
+
+class ProcessInstanceRecord(msgspec.Struct, frozen=True, rename="camel"):
+    key: int
+    intent: str
+    record_type: str
+    value: ProcessInstanceValue
+
+
+def decode_variable(payload: bytes | str) -> VariableRecord:
+    return msgspec.json.decode(payload, type=VariableRecord)
+
+
+def decode_process_instance(payload: bytes | str) -> ProcessInstanceRecord:
+    return msgspec.json.decode(payload, type=ProcessInstanceRecord)

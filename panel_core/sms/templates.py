@@ -1,4 +1,5 @@
-"""SMS texts from Jinja2 templates, one per purpose and language."""
+"""SMS texts: one Jinja2 template per purpose, its words translated through the gettext
+catalogs like every other text of the panel."""
 
 from __future__ import annotations
 
@@ -11,33 +12,37 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
-    TemplateNotFound,
     select_autoescape,
 )
 
+from panel_core import i18n
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "sms"
-DEFAULT_LOCALE = "pl"
 
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Plain text: nothing to escape, and a missing variable must fail loudly rather than
     # send a message with a hole in it.
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=(), default=False),
         keep_trailing_newline=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.translate, ngettext=i18n.translate_plural, newstyle=True
+    )
+    return environment
 
 
 def render_sms(purpose: str, locale: str, context: Mapping[str, Any]) -> str:
-    environment = _environment()
-    try:
-        template = environment.get_template(f"{purpose}.{locale}.txt.j2")
-    except TemplateNotFound:
-        template = environment.get_template(f"{purpose}.{DEFAULT_LOCALE}.txt.j2")
-    lines = [line.rstrip() for line in template.render(**context).strip().splitlines()]
+    """The message in the recipient's language (Polish when theirs is not supported)."""
+    template = _environment().get_template(f"{purpose}.txt.j2")
+    with i18n.use_locale(i18n.supported(locale) or i18n.DEFAULT_LOCALE):
+        rendered = template.render(**context)
+    lines = [line.rstrip() for line in rendered.strip().splitlines()]
     return "\n".join(lines)
 
 
