@@ -10,18 +10,16 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core.db.models import PanelTask, TaskDraft, utcnow
-from panel_core.forms import input_components
+from panel_core.forms import submitted_fields
 
 MAX_VALUE_LENGTH = 10_000
 
 
 def _keep(schema: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the form's own fields, as text or lists of text, each of a sane length."""
-    keys = {component["key"] for component in input_components(schema)}
+    """Only the form's own page fields (rows of lists, time parts and row counts included),
+    as text or lists of text, each of a sane length."""
     kept: dict[str, Any] = {}
-    for key, value in answers.items():
-        if key not in keys:
-            continue
+    for key, value in submitted_fields(schema, answers).items():
         if isinstance(value, list):
             kept[key] = [str(item)[:MAX_VALUE_LENGTH] for item in value]
         elif isinstance(value, bool | int | float | str):

@@ -164,6 +164,17 @@ async def test_every_component_works_on_the_real_page_without_javascript(
         assert await page.locator(by_id("field-owners[1].name")).input_value() == "Anna"
         assert await page.locator(by_id("field-owners[2].name")).count() == 0
 
+        # Saved for later, rows and groups included, and back as typed.
+        await page.fill("#field-meeting", "2099-02-01")
+        await page.fill("#field-meeting-time", "09:30")
+        await page.click("button[name=action][value=save]")
+        await page.wait_for_url(f"{panel}/tasks/{task.id}?saved=1")
+        assert await page.locator(by_id("field-owners[1].name")).input_value() == "Anna"
+        assert await page.locator(by_id("field-owners[1].share")).input_value() == "5"
+        assert await page.locator(by_id("field-address.street")).input_value() == "Marszałkowska 1"
+        assert await page.locator("#field-meeting-time").input_value() == "09:30"
+        assert await page.locator("#field-branch").input_value() == "krk"
+
         # Wrong formats, a passed date and a reason the small share needs.
         await page.click(SEND)
         assert await error_links(page) == [
@@ -200,6 +211,7 @@ async def test_every_component_works_on_the_real_page_without_javascript(
     assert answers["amount"] == 25000 and answers["branch"] == "krk"
     assert answers["channels"] == ["sms"] and answers["cardType"] == "credit"
     assert answers["startDate"] == "2099-01-15"
+    assert answers["meeting"] == "2099-02-01T09:30"
     assert Decimal(str(answers["monthlyLimit"])).quantize(Decimal("0.01")) == Decimal("2083.33")
     # Read-only and disabled fields, and the process's own data, never come from the page.
     assert not {"caseNumber", "internalNote", "branches", "history"} & set(answers)
