@@ -112,7 +112,7 @@ def _local_time(moment: datetime) -> str:
     return moment.astimezone(DISPLAY_ZONE).strftime("%d.%m.%Y %H:%M")
 
 
-def _install_i18n(engine: JinjaTemplateEngine) -> None:
+def install_i18n(engine: JinjaTemplateEngine) -> None:
     environment = engine.engine
     environment.add_extension("jinja2.ext.i18n")
     environment.install_gettext_callables(  # type: ignore[attr-defined]
@@ -218,7 +218,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         middleware=[SecurityHeadersMiddleware(), LocaleMiddleware(), session_config.middleware],
         csrf_config=csrf_config,
         template_config=TemplateConfig(
-            directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_install_i18n
+            directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=install_i18n
         ),
         exception_handlers={HTTPException: _html_error, RedisError: _unavailable},
         openapi_config=OpenAPIConfig(title="Customer Panel API", version="0.1.0"),

@@ -108,6 +108,23 @@ def _cmd_messages(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _cmd_preview_form(args: argparse.Namespace) -> int:
+    import json
+
+    from devtools.form_preview import write_preview
+    from panel_core.feel import check_form
+
+    variables = json.loads(args.variables.read_text(encoding="utf-8")) if args.variables else {}
+    page = write_preview(
+        args.form, args.out, variables=variables, locale=args.lang, with_errors=args.errors
+    )
+    print(page)
+    problems = check_form(json.loads(args.form.read_text(encoding="utf-8")))
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devtools", description="Run the real services used by tests and demos."
@@ -123,6 +140,21 @@ def _parser() -> argparse.ArgumentParser:
         "messages", help="extract the UI texts into the gettext catalogs and list untranslated ones"
     )
     messages.set_defaults(handler=_cmd_messages)
+
+    preview = commands.add_parser(
+        "preview-form",
+        help="a .form file as the task page shows it, written to a folder to open in a browser",
+    )
+    preview.add_argument("form", type=Path, help="the .form file")
+    preview.add_argument(
+        "--variables", type=Path, help="a JSON file of the process variables the form reads"
+    )
+    preview.add_argument("--lang", choices=("pl", "en"), default="pl")
+    preview.add_argument(
+        "--errors", action="store_true", help="show the page as sent empty, with its errors"
+    )
+    preview.add_argument("--out", type=Path, default=Path("preview"), help="default: ./preview")
+    preview.set_defaults(handler=_cmd_preview_form)
 
     java = commands.add_parser("java-home", help="print the JDK used to run Camunda")
     java.set_defaults(handler=_cmd_java_home)

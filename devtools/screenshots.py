@@ -17,11 +17,15 @@ from playwright.async_api import FilePayload, Page, async_playwright
 from redis.asyncio import Redis
 
 from devtools.demo import REPO_ROOT, DemoStack, running_stack
+from devtools.form_preview import write_preview
 from devtools.ports import free_port
 
 OUTPUT = REPO_ROOT / "docs" / "screenshots"
 WIDTHS = (375, 1280)
 CHROMIUM = "/usr/bin/chromium"
+# The reference form with every component type the panel supports, and the variables it reads.
+GALLERY_FORM = REPO_ROOT / "docs" / "forms" / "every-component.form"
+GALLERY_VARIABLES = REPO_ROOT / "docs" / "forms" / "every-component.variables.json"
 
 
 async def _latest_code(redis_url: str, phone: str, seen: int) -> str:
@@ -155,6 +159,19 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     return shots
 
 
+async def _form_gallery(page: Page, width: int, directory: Path) -> list[Path]:
+    """Every form component, fresh and sent empty, rendered by the panel's own templates."""
+    variables = json.loads(GALLERY_VARIABLES.read_text(encoding="utf-8"))
+    shots = []
+    for name, with_errors in (("form-components", False), ("form-components-errors", True)):
+        preview = write_preview(
+            GALLERY_FORM, directory / name, variables=variables, with_errors=with_errors
+        )
+        await page.goto(preview.as_uri())
+        shots.append(await _shoot(page, name, width))
+    return shots
+
+
 async def _walk(stack: DemoStack) -> list[Path]:
     written = []
     async with async_playwright() as playwright:
@@ -165,7 +182,9 @@ async def _walk(stack: DemoStack) -> list[Path]:
         )
         for width in WIDTHS:
             context = await browser.new_context(viewport={"width": width, "height": 800})
-            written += await _walk_case(await context.new_page(), stack, width)
+            page = await context.new_page()
+            written += await _walk_case(page, stack, width)
+            written += await _form_gallery(page, width, stack.directory / "previews")
             await context.close()
         await browser.close()
     return written

@@ -46,7 +46,7 @@ ORACLE_SCRIPT = ROOT / "tests" / "feel_oracle.mjs"
 FEELIN = ROOT / "node_modules" / "@bpmn-io" / "feelin"
 FORMS = sorted((ROOT / "bpmn" / "forms").glob("*.form"))
 # The shipped forms and the test form that holds every component type.
-CHECKED_FORMS = [*FORMS, *sorted((ROOT / "tests" / "forms").glob("*.form"))]
+CHECKED_FORMS = [*FORMS, *sorted((ROOT / "docs" / "forms").glob("*.form"))]
 UNSET = object()
 
 

@@ -8,14 +8,11 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from jinja2 import Environment
-from litestar.plugins.jinja import JinjaTemplateEngine
 
-from bff.app import TEMPLATES_DIR, _install_i18n
+from devtools.form_preview import render_form_page
 from panel_core.clock import FakeClock
 from panel_core.consents import consent_texts
 from panel_core.feel import check_form
@@ -44,7 +41,7 @@ from panel_core.forms.markup import spacer_size
 from panel_core.i18n import use_locale
 
 HERE = Path(__file__).resolve().parent
-EVERY = HERE / "forms" / "every-component.form"
+EVERY = HERE.parent / "docs" / "forms" / "every-component.form"
 SHIPPED = sorted((HERE.parent / "bpmn" / "forms").glob("*.form"))
 TODAY = date(2026, 11, 22)  # winter: Warsaw is UTC+1
 SUMMER = date(2026, 7, 1)  # summer: UTC+2
@@ -856,12 +853,6 @@ def test_a_condition_on_variables_hides_at_once_one_on_answers_waits_for_the_pos
 # The page, rendered.
 
 
-def environment() -> Environment:
-    engine = JinjaTemplateEngine(directory=TEMPLATES_DIR)
-    _install_i18n(engine)
-    return engine.engine
-
-
 def render_task_page(
     schema: Mapping[str, Any],
     *,
@@ -872,36 +863,15 @@ def render_task_page(
     locale: str = "pl",
 ) -> str:
     """The task page as the panel renders it, through the app's own Jinja set-up."""
-    with use_locale(locale):
-        localised = localise(schema)
-        fields = page_fields(
-            localised,
-            values=values or {},
-            errors=errors or {},
-            variables=variables or {},
-            today=TODAY,
-        )
-        return (
-            environment()
-            .get_template("task.html.j2")
-            .render(
-                request=SimpleNamespace(url=SimpleNamespace(path="/tasks/1")),
-                csrf_input='<input type="hidden" name="_csrf_token" value="t">',
-                task=SimpleNamespace(id="1", state=SimpleNamespace(value="open")),
-                task_title="Wniosek",
-                form_problems=[],
-                fields=fields,
-                consent_versions=consent_versions or {},
-                values=values or {},
-                saved=False,
-                errors=errors or {},
-                uploaded={},
-                has_files=True,
-                signing=None,
-                code_state="",
-                participant_session=None,
-            )
-        )
+    return render_form_page(
+        schema,
+        values=values,
+        errors=errors,
+        variables=variables,
+        consent_versions=consent_versions,
+        locale=locale,
+        today=TODAY,
+    )
 
 
 class Page(HTMLParser):

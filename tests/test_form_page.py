@@ -1,6 +1,6 @@
 """Every form-js component on the real task page, in Chromium with JavaScript switched off.
 
-The test form (``tests/forms/every-component.form``) is pinned to a real participant task of
+The reference form (``docs/forms/every-component.form``) is pinned to a real participant task of
 a running credit case; the options, table and read-only value it shows come from variables
 set on the process instance through the engine's API. The participant fills it in with
 errors first, adds and removes a row of a dynamic list, and sends it: the engine completes
