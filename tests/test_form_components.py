@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -853,25 +854,8 @@ def test_a_condition_on_variables_hides_at_once_one_on_answers_waits_for_the_pos
 # The page, rendered.
 
 
-def render_task_page(
-    schema: Mapping[str, Any],
-    *,
-    values: Mapping[str, Any] | None = None,
-    errors: Mapping[str, str] | None = None,
-    variables: Mapping[str, Any] | None = None,
-    consent_versions: Mapping[str, str] | None = None,
-    locale: str = "pl",
-) -> str:
-    """The task page as the panel renders it, through the app's own Jinja set-up."""
-    return render_form_page(
-        schema,
-        values=values,
-        errors=errors,
-        variables=variables,
-        consent_versions=consent_versions,
-        locale=locale,
-        today=TODAY,
-    )
+# The task page as the panel renders it, on the tests' fixed day.
+render_task_page = partial(render_form_page, today=TODAY)
 
 
 class Page(HTMLParser):
