@@ -9,12 +9,18 @@ from typing import Any
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
-from panel_core.db.models import FormDefinition, PanelTask, SignatureRecord, TaskSubmission
+from panel_core.db.models import (
+    Document,
+    FormDefinition,
+    PanelTask,
+    SignatureRecord,
+    TaskSubmission,
+)
 from tests.conftest import Stack
 from tests.helpers import (
     PDF_BYTES,
@@ -368,3 +374,65 @@ async def test_a_form_reads_its_own_process_variables_and_nothing_else(
             .where(PanelTask.id == uuid.UUID(task["id"]))
         )
     assert answers == {"maritalStatus": "single", "dependants": 0, "hasOtherLoans": False}
+
+
+async def test_no_file_is_kept_unless_the_csrf_token_comes_before_it(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Files stream to storage as they arrive, so the token must be checked before them."""
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    boundary = "panel-boundary"
+
+    def multipart(*parts: tuple[str, str | None, bytes]) -> bytes:
+        out = b""
+        for name, filename, content in parts:
+            disposition = f'form-data; name="{name}"'
+            if filename:
+                disposition += f'; filename="{filename}"\r\nContent-Type: application/pdf'
+            out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+            out += content + b"\r\n"
+        return out + f"--{boundary}--\r\n".encode()
+
+    async def documents_of(task_id: str) -> int:
+        async with sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Document)
+                .where(Document.panel_task_id == uuid.UUID(task_id))
+            )
+        return int(count or 0)
+
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        page = await client.get(f"/tasks/{income['id']}")
+        token = form_token(page.text)
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+        for url in (f"/tasks/{income['id']}", f"/api/participant/tasks/{income['id']}/documents"):
+            late = await client.post(
+                url,
+                content=multipart(
+                    ("incomeProof", "proof.pdf", PDF_BYTES),
+                    ("_csrf_token", None, token.encode()),
+                    ("action", None, b"upload"),
+                ),
+                headers=headers,
+            )
+            assert late.status_code == 403, late.text
+            missing = await client.post(
+                url, content=multipart(("incomeProof", "proof.pdf", PDF_BYTES)), headers=headers
+            )
+            assert missing.status_code == 403
+        assert await documents_of(income["id"]) == 0
+        kept = await client.post(
+            f"/tasks/{income['id']}",
+            content=multipart(
+                ("_csrf_token", None, token.encode()),
+                ("incomeProof", "proof.pdf", PDF_BYTES),
+                ("action", None, b"upload"),
+            ),
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert kept.status_code == 303, kept.text
+        assert await documents_of(income["id"]) == 1

@@ -613,6 +613,20 @@ def test_what_the_panel_cannot_show_or_judge_is_refused(
     assert words in problems[0]
 
 
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"type": "group", "path": "applicant"},
+        {"type": "dynamiclist", "path": "people", "isRepeating": True},
+    ],
+)
+def test_a_file_picker_inside_a_path_is_refused(container: dict[str, Any]) -> None:
+    """Documents are requested by the field's own key, so it cannot be one of many rows."""
+    nested = {**container, "components": [{"type": "filepicker", "key": "proof", "id": "F_1"}]}
+    assert ["a file picker cannot sit" in p for p in problems_of(nested)] == [True]
+    assert problems_of({"type": "group", "components": nested["components"]}) == []
+
+
 def test_the_same_answer_bound_twice_is_refused() -> None:
     problems = problems_of(
         {"type": "textfield", "key": "a"},

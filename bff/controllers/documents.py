@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.controllers.channel_api import require_channel_token
 from bff.dependencies import ParticipantContext, provide_participant
+from bff.multipart import EXCLUDE_FROM_CSRF, read_form
 from bff.services.task_completion import client_of
-from bff.services.uploads import filepicker_answers, save_uploads
+from bff.services.uploads import UploadSaver, filepicker_answers
 from panel_core import audit
 from panel_core.db.models import TaskState
 from panel_core.documents.service import (
@@ -148,7 +149,8 @@ class ParticipantDocumentsApiController(Controller):
     tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
     dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/{task_id:uuid}/documents", status_code=201)
+    # Files stream straight to storage; bff.multipart checks the CSRF token before them.
+    @post("/{task_id:uuid}/documents", status_code=201, opt=EXCLUDE_FROM_CSRF)
     async def upload(
         self,
         request: Request[Any, Any, State],
@@ -159,12 +161,13 @@ class ParticipantDocumentsApiController(Controller):
         task = await get_participant_task(
             db, participant.case_id, participant.participant_id, task_id
         )
+        uploads = UploadSaver(
+            request.app.state, db, task, participant.participant_id, client_of(request)
+        )
+        await read_form(request, uploads)
         if task is None or task.state != TaskState.OPEN:
             raise NotFoundException(NOT_FOUND)
-        form = await request.form()
-        errors = await save_uploads(
-            request.app.state, db, task, participant.participant_id, form, client_of(request)
-        )
+        errors = uploads.errors
         await db.commit()
         await publish_case_update(request.app.state.redis, participant.case_id, DOCUMENTS_CHANGED)
         answers, _missing = await filepicker_answers(db, task, participant.participant_id)

@@ -16,9 +16,10 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
+from bff.multipart import EXCLUDE_FROM_CSRF, read_form
 from bff.services.signing import signing_context
 from bff.services.task_completion import client_of, complete_participant_task
-from bff.services.uploads import filepickers, save_uploads
+from bff.services.uploads import UploadSaver, filepickers
 from panel_core import audit, case_types
 from panel_core.cases import case_type_of
 from panel_core.consents import consent_texts, text_version
@@ -115,7 +116,8 @@ class ParticipantPagesController(Controller):
             code=code,
         )
 
-    @post("/{task_id:uuid}")
+    # The body is read as it streams (files straight to storage); the token is checked there.
+    @post("/{task_id:uuid}", opt=EXCLUDE_FROM_CSRF)
     async def submit_task(
         self,
         request: Request[object, object, State],
@@ -123,21 +125,19 @@ class ParticipantPagesController(Controller):
         participant: NamedDependency[ParticipantContext],
         task_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
-        form = await request.form()
-        submitted = form_values(form)
-        action = str(submitted.pop("action", ""))
         task = await get_participant_task(
             db, participant.case_id, participant.participant_id, task_id
         )
+        state = request.app.state
+        # Files are kept whatever else is wrong on the page, so nobody uploads twice.
+        uploads = UploadSaver(state, db, task, participant.participant_id, client_of(request))
+        form = await read_form(request, uploads)
+        submitted = form_values(form)
+        action = str(submitted.pop("action", ""))
         if task is None:
             raise NotFoundException(NOT_FOUND)
-        state = request.app.state
-        errors: dict[str, str] = {}
+        errors = uploads.errors
         if task.state == TaskState.OPEN:
-            # Files are kept whatever else is wrong on the page, so nobody uploads twice.
-            errors = await save_uploads(
-                state, db, task, participant.participant_id, form, client_of(request)
-            )
             if action.startswith("remove-document:"):
                 await remove_participant_document(
                     state, db, participant, task, action.partition(":")[2]

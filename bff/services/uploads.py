@@ -1,4 +1,4 @@
-"""Files sent with a task form: stored as the participant's documents before anything else.
+"""Files sent with a task form: stored as the participant's documents as they arrive.
 
 Uploads are kept even when other answers on the page have errors, so nobody uploads twice.
 """
@@ -6,23 +6,22 @@ Uploads are kept even when other answers on the page have errors, so nobody uplo
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bff.multipart import FilePart
 from panel_core import audit
 from panel_core.auth.service import Client
-from panel_core.db.models import PanelTask
-from panel_core.documents.scanning import Scanner
+from panel_core.db.models import PanelTask, TaskState
 from panel_core.documents.service import (
     Limits,
     UploadRefusedError,
     store_upload,
     task_documents,
 )
-from panel_core.documents.storage import CHUNK_BYTES, DocumentStorage
 from panel_core.forms import input_components
 from panel_core.i18n import gettext as _
 
@@ -31,68 +30,67 @@ def filepickers(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [c for c in input_components(schema) if c.get("type") == "filepicker"]
 
 
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(CHUNK_BYTES):
-        yield chunk
+class UploadSaver:
+    """Stores each file of a request's filepickers as it streams in (see bff.multipart).
 
+    One per request; ``errors`` holds what was refused, by field key. Files for fields the
+    task's form does not have, and every file once the task is not open, are not kept.
+    """
 
-def uploads_in(form: Any, key: str) -> list[UploadFile]:
-    values = form.getall(key, []) if hasattr(form, "getall") else [form.get(key)]
-    return [v for v in values if isinstance(v, UploadFile) and v.filename]
+    def __init__(
+        self,
+        state: State,
+        db: AsyncSession,
+        task: PanelTask | None,
+        participant_id: uuid.UUID,
+        client: Client,
+    ) -> None:
+        self._state = state
+        self._db = db
+        self._task = task if task is not None and task.state == TaskState.OPEN else None
+        self._participant_id = participant_id
+        self._client = client
+        self._keys = {c["key"] for c in filepickers(task.form_schema or {})} if task else set()
+        self._sent = 0
+        self.errors: dict[str, str] = {}
 
-
-async def save_uploads(
-    state: State,
-    db: AsyncSession,
-    task: PanelTask,
-    participant_id: uuid.UUID,
-    form: Any,
-    client: Client,
-) -> dict[str, str]:
-    """Store every file of the form's filepickers; returns refusals by field key."""
-    storage: DocumentStorage = state.document_storage
-    scanner: Scanner = state.document_scanner
-    settings = state.settings
-    errors: dict[str, str] = {}
-    sent = 0
-    for component in filepickers(task.form_schema or {}):
-        key = component["key"]
-        for upload in uploads_in(form, key):
-            sent += 1
-            if sent > settings.document_max_files_per_request:
-                errors[key] = _(
-                    "Send at most %(n)s files at a time.", n=settings.document_max_files_per_request
-                )
-                break
-            try:
-                document = await store_upload(
-                    db,
-                    storage,
-                    scanner,
-                    task=task,
-                    participant_id=participant_id,
-                    field_key=key,
-                    filename=upload.filename,
-                    chunks=_chunks(upload),
-                    limits=Limits(max_bytes=settings.document_max_bytes),
-                )
-            except UploadRefusedError as refused:
-                errors[key] = str(refused)
-                continue
-            finally:
-                await upload.close()
-            audit.record(
-                db,
-                audit.DOCUMENT_UPLOADED,
-                case_id=task.case_id,
-                participant_id=participant_id,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                document=str(document.id),
-                sha256=document.sha256,
-                task=task.element_id,
+    async def __call__(self, part: FilePart) -> None:
+        task = self._task
+        if task is None or part.name not in self._keys:
+            return
+        settings = self._state.settings
+        self._sent += 1
+        if self._sent > settings.document_max_files_per_request:
+            self.errors[part.name] = _(
+                "Send at most %(n)s files at a time.", n=settings.document_max_files_per_request
             )
-    return errors
+            return
+        try:
+            document = await store_upload(
+                self._db,
+                self._state.document_storage,
+                self._state.document_scanner,
+                task=task,
+                participant_id=self._participant_id,
+                field_key=part.name,
+                filename=part.filename,
+                chunks=part.chunks,
+                limits=Limits(max_bytes=settings.document_max_bytes),
+            )
+        except UploadRefusedError as refused:
+            self.errors[part.name] = str(refused)
+            return
+        audit.record(
+            self._db,
+            audit.DOCUMENT_UPLOADED,
+            case_id=task.case_id,
+            participant_id=self._participant_id,
+            ip=self._client.ip,
+            user_agent=self._client.user_agent,
+            document=str(document.id),
+            sha256=document.sha256,
+            task=task.element_id,
+        )
 
 
 async def filepicker_answers(

@@ -14,6 +14,7 @@ from typing import Any
 from panel_core.forms.markup import safe_image_source
 from panel_core.forms.schema import (
     CONTAINER_TYPES,
+    FILE_TYPES,
     KEYED_TYPES,
     SUPPORTED_TYPES,
     container_path,
@@ -80,6 +81,12 @@ def check_components(schema: Mapping[str, Any]) -> list[str]:
         name = str(component.get("key") or component.get("id") or "?")
         for problem in _problems(component):
             problems.append(f"form {form_id!r}, component {name!r}: {problem}")
+        if component.get("type") in FILE_TYPES and base:
+            # Documents are requested by the field's own key, one list per form.
+            problems.append(
+                f"form {form_id!r}, component {name!r}: a file picker cannot sit inside a "
+                "group with a path or a dynamic list"
+            )
         if component.get("type") in KEYED_TYPES and component.get("key"):
             path = base + key_path(component)
             if path in claimed:
