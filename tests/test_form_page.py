@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
-from panel_core.db.models import PanelTask, TaskState, TaskSubmission
+from panel_core.db.models import Document, PanelTask, TaskDraft, TaskState, TaskSubmission
 from tests.conftest import Stack
-from tests.helpers import eventually, open_case_via_channel, person
+from tests.helpers import PDF_BYTES, eventually, open_case_via_channel, person
 from tests.test_accessibility import browser, installed, panel
 from tests.test_form_components import EVERY
 
@@ -215,3 +215,41 @@ async def test_every_component_works_on_the_real_page_without_javascript(
     assert Decimal(str(answers["monthlyLimit"])).quantize(Decimal("0.01")) == Decimal("2083.33")
     # Read-only and disabled fields, and the process's own data, never come from the page.
     assert not {"caseNumber", "internalNote", "branches", "history"} & set(answers)
+
+
+async def test_with_javascript_what_is_typed_is_saved_without_a_click(
+    panel: str, browser: Browser, stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    task = await pinned_task(sessions, case["caseId"], c.ELEMENT_TASK_INCOME)
+    context = await browser.new_context(viewport={"width": 375, "height": 800})
+    page = await context.new_page()
+    try:
+        await page.clock.install()
+        await page.goto(f"{panel}/dev/sign-in")
+        await page.fill("#participant", case["participants"][0]["participantId"])
+        await page.click("form[action='/dev/sign-in'] button[type=submit]")
+        await page.wait_for_url(f"{panel}/case/")
+        await page.goto(f"{panel}/tasks/{task.id}")
+        await page.fill("#field-monthlyNetIncome", "6400")
+        await page.set_input_files(
+            "#field-incomeProof",
+            files=[{"name": "proof.pdf", "mimeType": "application/pdf", "buffer": PDF_BYTES}],
+        )
+        await page.clock.fast_forward(31_000)
+
+        async def draft() -> dict[str, Any] | None:
+            async with sessions() as session:
+                saved = await session.get(TaskDraft, task.id)
+                return dict(saved.answers) if saved is not None else None
+
+        answers = await eventually(draft, within=15)
+        # The text is kept; the chosen file waits for its own button.
+        assert answers["monthlyNetIncome"] == "6400" and "incomeProof" not in answers
+        async with sessions() as session:
+            uploaded = await session.scalar(
+                select(func.count()).select_from(Document).where(Document.panel_task_id == task.id)
+            )
+        assert uploaded == 0
+    finally:
+        await context.close()

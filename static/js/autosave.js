@@ -19,12 +19,18 @@
       return;
     }
     changed = false;
-    var data = new FormData(form);
+    // Text only: files go with the "Upload" button, not every half minute.
+    var data = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && name !== "action") {
+        data.append(name, value);
+      }
+    });
     data.set("action", "save");
     fetch(form.getAttribute("action"), {
       method: "POST",
       credentials: "same-origin",
-      body: new URLSearchParams(data),
+      body: data,
       redirect: "manual"
     }).catch(function () {
       changed = true;
