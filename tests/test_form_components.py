@@ -26,6 +26,7 @@ from panel_core.forms import (
     apply_list_action,
     form_today,
     hidden_keys,
+    hidden_now,
     input_components,
     localise,
     page_fields,
@@ -1102,3 +1103,19 @@ def test_a_consent_or_signature_is_never_ticked_in_advance() -> None:
     nodes = page_fields(schema, values={}, errors={}, variables=variables, today=TODAY)
     checked = {node.key: node.checked for node in nodes if isinstance(node, FieldNode)}
     assert checked == {"consentMarketing": False, "signApplication": False, "newsletter": True}
+
+
+def test_parts_a_condition_on_the_answers_may_hide_are_marked_and_judged_on_request() -> None:
+    schema = form(
+        {"type": "checkbox", "key": "more"},
+        {"type": "textfield", "key": "details", "conditional": {"hide": "=more != true"}},
+        {"type": "text", "text": "VIP", "conditional": {"hide": "=not(vip)"}},
+    )
+    nodes = page_fields(schema, values={}, errors={}, variables={"vip": True})
+    live = {getattr(n, "key", n.kind): n.live_uid for n in nodes}
+    # Only the condition on the answers waits for the page; the one on variables is settled.
+    assert live["more"] == "" and live["text"] == "" and live["details"]
+    assert hidden_now(schema, {}, {"vip": True}) == [live["details"]]
+    assert hidden_now(schema, {"more": "true"}, {"vip": True}) == []
+    html = render_task_page(schema, variables={"vip": True})
+    assert f'<div data-condition="{live["details"]}">' in html

@@ -253,3 +253,31 @@ async def test_with_javascript_what_is_typed_is_saved_without_a_click(
         assert uploaded == 0
     finally:
         await context.close()
+
+
+async def test_with_javascript_a_condition_on_the_answers_applies_as_they_change(
+    panel: str, browser: Browser, stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    task = await pinned_task(sessions, case["caseId"], c.ELEMENT_TASK_QUESTIONNAIRE)
+    context = await browser.new_context(viewport={"width": 375, "height": 800})
+    page = await context.new_page()
+    try:
+        await page.goto(f"{panel}/dev/sign-in")
+        await page.fill("#participant", case["participants"][0]["participantId"])
+        await page.click("form[action='/dev/sign-in'] button[type=submit]")
+        await page.wait_for_url(f"{panel}/case/")
+        await page.goto(f"{panel}/tasks/{task.id}")
+        details = page.locator("#field-otherLoansDetails")
+        # "Details of your other loans" only while "I have other loans" is ticked.
+        await details.wait_for(state="hidden")
+        await page.check("#field-hasOtherLoans")
+        await details.wait_for(state="visible")
+        await page.fill("#field-otherLoansDetails", "Kredyt samochodowy")
+        await page.uncheck("#field-hasOtherLoans")
+        await details.wait_for(state="hidden")
+        await page.check("#field-hasOtherLoans")
+        await details.wait_for(state="visible")
+        assert await details.input_value() == "Kredyt samochodowy"
+    finally:
+        await context.close()

@@ -34,6 +34,7 @@ from panel_core.feel import check_form
 from panel_core.forms import (
     apply_list_action,
     form_today,
+    hidden_now,
     list_action,
     localise,
     page_fields,
@@ -115,6 +116,31 @@ class ParticipantPagesController(Controller):
             saved=saved == "1",
             code=code,
         )
+
+    @post("/{task_id:uuid}/conditions", status_code=200)
+    async def conditions(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: FromPath[uuid.UUID],
+    ) -> dict[str, list[str]]:
+        """Which of the page's conditional components its current values hide, judged by
+        the same code that judges the page when it is sent (for static/js/conditions.js)."""
+        task = await get_participant_task(
+            db, participant.case_id, participant.participant_id, task_id
+        )
+        if task is None:
+            raise NotFoundException(NOT_FOUND)
+        values = form_values(await request.form())
+        values.pop("action", None)
+        hidden = hidden_now(
+            task.form_schema or {},
+            values,
+            await form_variables(db, task),
+            form_today(request.app.state.clock),
+        )
+        return {"hidden": hidden}
 
     # The body is read as it streams (files straight to storage); the token is checked there.
     @post("/{task_id:uuid}", opt=EXCLUDE_FROM_CSRF)

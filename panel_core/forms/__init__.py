@@ -52,6 +52,7 @@ from panel_core.forms.view import (
     OptionNode,
     RowNode,
     TableNode,
+    hidden_now,
     page_components,
     page_fields,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "apply_list_action",
     "form_today",
     "hidden_keys",
+    "hidden_now",
     "input_components",
     "list_action",
     "localise",

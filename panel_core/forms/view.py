@@ -1,10 +1,11 @@
 """What the task page shows of a form: one node per component, ready for the templates.
 
 The nodes carry everything a template needs (names, ids, the value to show, which options
-are chosen, the error) so the templates stay free of form logic. Without JavaScript the
-page cannot react while someone types, so a component whose condition depends on the
-answers is always shown; the server applies the condition when the page is sent. A
-condition that depends only on the task's variables hides its component here already.
+are chosen, the error) so the templates stay free of form logic. A condition that depends
+only on the task's variables hides its component here already. One that depends on the
+answers cannot be settled before they are typed: its component is shown and marked
+(``live_uid``); with JavaScript the page asks :func:`hidden_now` as they change, without it
+the server applies the condition when the page is sent.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class FieldNode:
     time_step: str = ""
     autofocus: bool = False
 
+    # Set when a condition on the answers may hide this: the page asks again as they change.
+    live_uid: str = ""
+
     @property
     def time_key(self) -> str:
         return self.key + TIME_SUFFIX
@@ -110,6 +114,8 @@ class GroupNode:
     children: list[Node]
     outlined: bool = False
     kind: str = "group"
+    # Set when a condition on the answers may hide this: the page asks again as they change.
+    live_uid: str = ""
 
 
 @dataclass(slots=True)
@@ -129,6 +135,9 @@ class ListNode:
     add_autofocus: bool = False
     kind: str = "list"
 
+    # Set when a condition on the answers may hide this: the page asks again as they change.
+    live_uid: str = ""
+
     @property
     def rows_key(self) -> str:
         return self.key + ROWS_SUFFIX
@@ -143,6 +152,8 @@ class ContentNode:
     source: str = ""
     alt: str = ""
     size: int = 0
+    # Set when a condition on the answers may hide this: the page asks again as they change.
+    live_uid: str = ""
 
 
 @dataclass(slots=True)
@@ -152,6 +163,8 @@ class TableNode:
     columns: list[str]
     rows: list[list[str]]
     kind: str = "table"
+    # Set when a condition on the answers may hide this: the page asks again as they change.
+    live_uid: str = ""
 
 
 Node: TypeAlias = FieldNode | GroupNode | ListNode | ContentNode | TableNode
@@ -190,12 +203,8 @@ def page_fields(
                 or is_true(i.component.get("readonly"), expression_context(root, i.scope))
             )
         }
-    names = answer_names(schema)
-    hidden = hidden_uids(
-        tree,
-        root,
-        counts=lambda instance: not depends_on(hide_condition(instance.component), names),
-    )
+    live = live_uids(schema, tree)
+    hidden = hidden_uids(tree, root, counts=lambda instance: instance.uid not in live)
     builder = _Builder(
         typed=typed,
         fresh=not typed,
@@ -204,10 +213,30 @@ def page_fields(
         root=root,
         locked=locked,
         hidden=hidden,
+        live=live,
         today=today,
         focus=focus if isinstance(focus, str) else None,
     )
     return builder.nodes(tree)
+
+
+def live_uids(schema: Mapping[str, Any], tree: list[Instance]) -> set[str]:
+    """Components whose condition reads the answers: only the page's values can settle it."""
+    names = answer_names(schema)
+    return {i.uid for i in walk(tree) if depends_on(hide_condition(i.component), names)}
+
+
+def hidden_now(
+    schema: Mapping[str, Any],
+    values: Mapping[str, Any],
+    variables: Mapping[str, Any] | None = None,
+    today: date | None = None,
+) -> list[str]:
+    """Of the components a condition on the answers may hide, those hidden by these values
+    (what a page with JavaScript hides while the participant types)."""
+    reading = read(schema, values, variables or {}, today)
+    live = live_uids(schema, reading.tree)
+    return sorted(reading.hidden & live)
 
 
 def _initial_data(tree: list[Instance], variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,6 +275,7 @@ class _Builder:
     root: dict[str, Any]
     locked: set[str]
     hidden: set[str]
+    live: set[str]
     today: date | None
     focus: str | None
 
@@ -256,6 +286,8 @@ class _Builder:
                 continue
             node = self.node(instance)
             if node is not None:
+                if instance.uid in self.live:
+                    node.live_uid = instance.uid
                 built.append(node)
         return built
 
