@@ -52,6 +52,14 @@ async def error_links(page: Page) -> list[str]:
     ]
 
 
+async def sign_in_demo(page: Page, panel: str, participant_id: str) -> None:
+    """Sign in through the demo-mode form, which works without JavaScript."""
+    await page.goto(f"{panel}/dev/sign-in")
+    await page.fill("#participant", participant_id)
+    await page.click("form[action='/dev/sign-in'] button[type=submit]")
+    await page.wait_for_url(f"{panel}/case/")
+
+
 async def pinned_task(
     sessions: async_sessionmaker[AsyncSession], case_id: str, element_id: str
 ) -> PanelTask:
@@ -94,10 +102,7 @@ async def test_every_component_works_on_the_real_page_without_javascript(
     )
     page = await context.new_page()
     try:
-        await page.goto(f"{panel}/dev/sign-in")
-        await page.fill("#participant", case["participants"][0]["participantId"])
-        await page.click("form[action='/dev/sign-in'] button[type=submit]")
-        await page.wait_for_url(f"{panel}/case/")
+        await sign_in_demo(page, panel, case["participants"][0]["participantId"])
 
         # What the form reads of the process: options, a table, a read-only value.
         deadline = time.monotonic() + 30
@@ -226,10 +231,7 @@ async def test_with_javascript_what_is_typed_is_saved_without_a_click(
     page = await context.new_page()
     try:
         await page.clock.install()
-        await page.goto(f"{panel}/dev/sign-in")
-        await page.fill("#participant", case["participants"][0]["participantId"])
-        await page.click("form[action='/dev/sign-in'] button[type=submit]")
-        await page.wait_for_url(f"{panel}/case/")
+        await sign_in_demo(page, panel, case["participants"][0]["participantId"])
         await page.goto(f"{panel}/tasks/{task.id}")
         await page.fill("#field-monthlyNetIncome", "6400")
         await page.set_input_files(
@@ -263,10 +265,7 @@ async def test_with_javascript_a_condition_on_the_answers_applies_as_they_change
     context = await browser.new_context(viewport={"width": 375, "height": 800})
     page = await context.new_page()
     try:
-        await page.goto(f"{panel}/dev/sign-in")
-        await page.fill("#participant", case["participants"][0]["participantId"])
-        await page.click("form[action='/dev/sign-in'] button[type=submit]")
-        await page.wait_for_url(f"{panel}/case/")
+        await sign_in_demo(page, panel, case["participants"][0]["participantId"])
         await page.goto(f"{panel}/tasks/{task.id}")
         details = page.locator("#field-otherLoansDetails")
         # "Details of your other loans" only while "I have other loans" is ticked.
