@@ -10,6 +10,14 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from devtools.reaper import (
+    ProcessGroup,
+    ReaperError,
+    kill_watched,
+    spawn_watched,
+    terminate_watched,
+)
+
 # Developers often have HTTP(S)_PROXY exported; a probe of 127.0.0.1 must never
 # be routed through it, so this opener ignores the proxy environment.
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -31,19 +39,12 @@ def spawn(
     A new session makes the child the leader of its own process group, so
     ``stop`` can signal everything it forked, and a Ctrl-C aimed at the
     caller's terminal does not reach it before the caller can shut it down
-    in order.
+    in order. The group is registered with this process's reaper
+    (:mod:`devtools.reaper`), which stops it if the caller dies without doing so.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        return subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        return spawn_watched(argv, stdout=log, env=env, cwd=cwd)
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> bool:
@@ -56,28 +57,21 @@ def signal_group(pgid: int, sig: signal.Signals) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any process of the group ``pgid`` still exists."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        # The group exists but belongs to another user (e.g. postgres).
-        return True
-    return True
+    """Whether any process of the group ``pgid`` still runs (zombies do not count)."""
+    return ProcessGroup(pgid, None).alive()
 
 
 def terminate_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM the process group led by ``proc``, SIGKILL it after ``timeout``."""
-    if proc.poll() is None:
-        signal_group(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    # The leader may have exited while helpers it forked are still in the group.
-    signal_group(proc.pid, signal.SIGKILL)
+    terminate_watched(proc, timeout)
+
+
+def kill_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGKILL the process group led by ``proc``, as a crash would, and wait until it is gone."""
+    try:
+        kill_watched(proc, timeout)
+    except (ReaperError, subprocess.TimeoutExpired) as exc:
+        raise ServiceError(str(exc)) from exc
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:

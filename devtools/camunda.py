@@ -29,6 +29,7 @@ from devtools._process import (
     ServiceError,
     file_size,
     http_get,
+    kill_group,
     log_tail,
     spawn,
     terminate_group,
@@ -421,6 +422,16 @@ class CamundaEngine:
         """Stop and start again on the same data dir and ports."""
         self.stop()
         self.start(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the broker's process group, as a crash would; the data dir stays.
+
+        :meth:`start` afterwards recovers the broker from its log and snapshots.
+        """
+        if self._proc is not None:
+            kill_group(self._proc)
+            self._proc = None
+        atexit.unregister(self.stop)
 
     def topology(self) -> dict[str, Any]:
         """The gateway's ``GET /v2/topology`` document."""

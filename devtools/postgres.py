@@ -1,7 +1,9 @@
 """A throw-away PostgreSQL cluster in a temp dir, on a free loopback port.
 
 Built from the distribution's ``initdb``/``pg_ctl``; no Docker, no system
-service. Durability is switched off because the cluster is deleted on stop.
+service. Syncing to disk is switched off: the cluster survives its own
+restarts and crashes (:meth:`PostgresServer.restart`, :meth:`PostgresServer.kill`),
+which is what the tests need, not a crash of the machine; it is deleted on stop.
 """
 
 from __future__ import annotations
@@ -12,17 +14,24 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from devtools._process import ServiceError, group_alive, log_tail, signal_group
+from devtools._process import ServiceError, group_alive, log_tail
 from devtools.ports import LOOPBACK, free_port
+from devtools.reaper import (
+    ReaperError,
+    kill_cluster,
+    release_directory,
+    release_postmaster,
+    running_postmaster,
+    watch_directory,
+    watch_postmaster,
+)
 
 __all__ = ["PostgresServer", "find_pg_bin_dir"]
 
@@ -31,8 +40,10 @@ _SUPERUSER = "postgres"
 _OS_USER = "postgres"
 
 _SERVER_SETTINGS = {
+    # Nothing is synced to disk, but every commit is written to the WAL before it returns: a
+    # killed server (PostgresServer.kill) loses no committed row, a crashed machine would.
     "fsync": "off",
-    "synchronous_commit": "off",
+    "synchronous_commit": "on",
     "full_page_writes": "off",
     "max_connections": "100",
     "shared_buffers": "'32MB'",
@@ -83,7 +94,9 @@ class PostgresServer:
 
     Listens on ``127.0.0.1:<port>`` and on a unix socket in its temp dir;
     local connections are trusted (no password). :meth:`stop` shuts the
-    cluster down and deletes the temp dir, data included.
+    cluster down and deletes the temp dir, data included; :meth:`restart` and
+    :meth:`kill` keep it, and the next :meth:`start` serves the same data on
+    the same port.
     """
 
     def __init__(
@@ -133,19 +146,31 @@ class PostgresServer:
         return self._tmp_dir / "postgres.log" if self._tmp_dir is not None else None
 
     @property
+    def postmaster_pid(self) -> int | None:
+        return self._postmaster_pid
+
+    @property
     def is_running(self) -> bool:
         return self._postmaster_pid is not None and group_alive(self._postmaster_pid)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> None:
-        """initdb a fresh cluster, start it and create the database."""
+        """initdb a fresh cluster, start it and create the database.
+
+        After :meth:`kill` or a failed start of a kept cluster, start the kept
+        cluster instead: PostgreSQL replays its WAL and the data is back.
+        """
         if self.is_running:
             return
         bin_dir = self._bin_dir or find_pg_bin_dir()
         self._os_user = self._cluster_owner()
+        if self._tmp_dir is not None:
+            self._resume(bin_dir, self._tmp_dir, timeout)
+            return
         tmp = Path(tempfile.mkdtemp(prefix="devtools-pg-"))
         self._tmp_dir = tmp
+        watch_directory(tmp)
         atexit.register(self.stop)
         try:
             self._start(bin_dir, tmp, timeout)
@@ -154,7 +179,7 @@ class PostgresServer:
             raise
 
     def _start(self, bin_dir: Path, tmp: Path, timeout: float) -> None:
-        data_dir, socket_dir, log_path = tmp / "data", tmp / "sock", tmp / "postgres.log"
+        data_dir, socket_dir = tmp / "data", tmp / "sock"
         socket_dir.mkdir()
         if self._os_user is not None:
             for path in (tmp, socket_dir):
@@ -184,6 +209,39 @@ class PostgresServer:
             conf.write("\n# devtools.postgres\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
+        self._pg_ctl_start(bin_dir, tmp, timeout)
+
+        if self.database != "postgres":
+            self._run(
+                [
+                    str(bin_dir / "createdb"),
+                    "--host", self.host,
+                    "--port", str(self.port),
+                    "--username", _SUPERUSER,
+                    self.database,
+                ],
+                what="createdb",
+                log_path=tmp / "postgres.log",
+            )  # fmt: skip
+
+    def _resume(self, bin_dir: Path, tmp: Path, timeout: float) -> None:
+        # Still registered after a kill(); once is enough.
+        atexit.unregister(self.stop)
+        atexit.register(self.stop)
+        try:
+            self._remove_stale_lock_files(tmp)
+            self._pg_ctl_start(bin_dir, tmp, timeout)
+        except BaseException:
+            # The cluster that did not come back stays on disk for a look at its log; the
+            # exit hook deletes it with the rest.
+            self._shut_down(timeout)
+            raise
+
+    def _pg_ctl_start(self, bin_dir: Path, tmp: Path, timeout: float) -> None:
+        data_dir, log_path = tmp / "data", tmp / "postgres.log"
+        # Before pg_ctl: if this process dies while the server comes up, the reaper still
+        # finds the postmaster through its postmaster.pid.
+        watch_postmaster(data_dir)
         self._run_as_owner(
             [
                 str(bin_dir / "pg_ctl"),
@@ -199,28 +257,55 @@ class PostgresServer:
         )  # fmt: skip
         self._postmaster_pid = self._read_postmaster_pid(data_dir)
 
-        if self.database != "postgres":
-            self._run(
-                [
-                    str(bin_dir / "createdb"),
-                    "--host", self.host,
-                    "--port", str(self.port),
-                    "--username", _SUPERUSER,
-                    self.database,
-                ],
-                what="createdb",
-                log_path=log_path,
-            )  # fmt: skip
+    def _remove_stale_lock_files(self, tmp: Path) -> None:
+        # A killed postmaster leaves its lock files behind. PostgreSQL itself refuses to start
+        # while the pid they name is alive, and after a crash that pid may belong to anyone by
+        # now (another test stack's postmaster, say), so they go once the postmaster is gone.
+        data_dir = tmp / "data"
+        pid = running_postmaster(data_dir)
+        if pid is not None:
+            raise ServiceError(f"a postmaster (pid {pid}) still serves {data_dir}")
+        (data_dir / "postmaster.pid").unlink(missing_ok=True)
+        (tmp / "sock" / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
+        (tmp / "sock" / f".s.PGSQL.{self.port}").unlink(missing_ok=True)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut the cluster down (fast mode, SIGKILL as last resort) and delete it."""
+        self._shut_down(timeout)
         tmp = self._tmp_dir
-        if tmp is not None and self._postmaster_pid is None:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            release_directory(tmp)
+            self._tmp_dir = None
+        # Only now: if the clean-up is interrupted, the exit hook still runs.
+        atexit.unregister(self.stop)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Fast shutdown, then start the same cluster on the same port; the data stays."""
+        self._shut_down(timeout)
+        self.start(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and its backends, as a crash would; the data stays.
+
+        The next :meth:`start` replays the WAL: every committed transaction is back.
+        """
+        tmp = self._tmp_dir
+        if tmp is None:
+            return
+        self._kill_leftovers()
+        self._postmaster_pid = None
+        release_postmaster(tmp / "data")
+
+    def _shut_down(self, timeout: float) -> None:
+        tmp = self._tmp_dir
+        if tmp is None:
+            return
+        if self._postmaster_pid is None:
             # A start that failed half-way (e.g. pg_ctl timed out) may still
             # have left a postmaster behind.
-            with contextlib.suppress(ServiceError):
-                self._postmaster_pid = self._read_postmaster_pid(tmp / "data")
-        if tmp is not None and self.is_running:
+            self._postmaster_pid = running_postmaster(tmp / "data")
+        if self.is_running:
             bin_dir = self._bin_dir or find_pg_bin_dir()
             # A failed pg_ctl stop falls through to the SIGKILL below.
             with contextlib.suppress(ServiceError):
@@ -236,26 +321,18 @@ class PostgresServer:
                     ],
                     what="pg_ctl stop",
                 )  # fmt: skip
-            self._kill_leftovers()
+        # Also backends a dead postmaster left behind; each leads a process group of its own.
+        self._kill_leftovers()
         self._postmaster_pid = None
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            self._tmp_dir = None
-        # Only now: if the clean-up is interrupted, the exit hook still runs.
-        atexit.unregister(self.stop)
+        release_postmaster(tmp / "data")
 
     def _kill_leftovers(self) -> None:
-        # pg_ctl starts the postmaster in its own session, so its pid is also
-        # the process group of every backend it forked.
-        pgid = self._postmaster_pid
-        if pgid is None:
+        if self._tmp_dir is None:
             return
-        deadline = time.monotonic() + 10
-        while group_alive(pgid):
-            signal_group(pgid, signal.SIGKILL)
-            if time.monotonic() > deadline:
-                raise ServiceError(f"PostgreSQL process group {pgid} survived SIGKILL")
-            time.sleep(0.05)
+        try:
+            kill_cluster(self._tmp_dir / "data")
+        except ReaperError as exc:
+            raise ServiceError(str(exc)) from exc
 
     # -- helpers -----------------------------------------------------------
 
