@@ -7,12 +7,14 @@ the pages in Debian's Chromium and writes ``docs/screenshots/<page>-<width>.png`
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import tempfile
 import time
 from pathlib import Path
 
+import pikepdf
 from playwright.async_api import FilePayload, Page, async_playwright
 from redis.asyncio import Redis
 
@@ -51,7 +53,15 @@ async def _shoot(page: Page, name: str, width: int) -> Path:
     return path
 
 
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+def _proof_of_income() -> bytes:
+    """A real one-page PDF: the panel parses every upload whole and refuses fakes."""
+    document = pikepdf.new()
+    document.add_blank_page()
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
 SEND = "form[action^='/tasks/'] button[type=submit]:not([name]):not([formaction])"
 
 
@@ -115,7 +125,9 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     await page.fill("#field-monthlyNetIncome", "8200")
     await page.set_input_files(
         "#field-incomeProof",
-        files=FilePayload(name="zaswiadczenie.pdf", mimeType="application/pdf", buffer=PDF),
+        files=FilePayload(
+            name="zaswiadczenie.pdf", mimeType="application/pdf", buffer=_proof_of_income()
+        ),
     )
     await page.click("button[name=action][value=upload]")
     await page.wait_for_url(re.compile(r".*saved=1"))

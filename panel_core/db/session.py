@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# Registers the after-transaction hooks every session of the panel follows.
+from panel_core.db import transaction_hooks  # noqa: F401
+
 
 def create_engine(database_url: str) -> AsyncEngine:
     return create_async_engine(database_url, pool_pre_ping=True)

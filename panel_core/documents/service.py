@@ -7,20 +7,33 @@ another's file, whatever id they send.
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core.db.models import Document, DocumentState, PanelTask
-from panel_core.documents.content import ALLOWED, SNIFF_BYTES, detect
-from panel_core.documents.scanning import Scanner
+from panel_core.db.transaction_hooks import on_commit, on_rollback
+from panel_core.documents.content import (
+    ALLOWED,
+    MAX_IMAGE_PIXELS,
+    SNIFF_BYTES,
+    Flaw,
+    check_structure,
+    detect,
+)
+from panel_core.documents.scanning import Outcome, Scan, Scanner, Verdict
 from panel_core.documents.storage import DocumentStorage
 from panel_core.i18n import gettext as _
+
+log = logging.getLogger(__name__)
 
 
 class UploadRefusedError(ValueError):
@@ -64,17 +77,19 @@ async def store_upload(
     chunks: AsyncIterator[bytes],
     limits: Limits,
 ) -> Document:
-    """Stream one file to storage, checking type, size and malware on the way.
+    """Stream one file to storage, checking type, size and malware on the way, then its whole
+    structure once it is stored.
 
-    Nothing is kept of a refused file: the partial write is removed by the storage.
+    Nothing is kept of a refused file: a partial write is removed by the storage, a complete
+    one here, before any row refers to it.
     """
     assert task.case_id is not None
+    name = clean_filename(filename)
     digest = hashlib.sha256()
-    scan = scanner.start()
     progress = _Progress()
     head = bytearray()
 
-    async def checked() -> AsyncIterator[bytes]:
+    async def checked(scan: Scan) -> AsyncIterator[bytes]:
         async for chunk in chunks:
             if not chunk:
                 continue
@@ -83,7 +98,7 @@ async def store_upload(
                 raise _Refusal(
                     _(
                         "“%(name)s” is larger than %(limit)s MB. Send a smaller file.",
-                        name=clean_filename(filename),
+                        name=name,
                         limit=limits.max_bytes // (1024 * 1024),
                     )
                 )
@@ -91,30 +106,31 @@ async def store_upload(
             if progress.media_type is None:
                 head.extend(chunk[: SNIFF_BYTES - len(head)])
                 if len(head) >= SNIFF_BYTES:
-                    progress.media_type = detect(bytes(head)) or _refuse_type(filename)
+                    progress.media_type = detect(bytes(head)) or _refuse_type(name)
             digest.update(chunk)
-            scan.feed(chunk)
+            await scan.feed(chunk)
             yield chunk
         if progress.media_type is None and progress.size:
-            progress.media_type = detect(bytes(head)) or _refuse_type(filename)
+            progress.media_type = detect(bytes(head)) or _refuse_type(name)
 
     key = storage.new_key()
     try:
-        await storage.write(key, checked())
+        async with scanner.scan() as scan:
+            await storage.write(key, checked(scan))
+            if progress.size == 0 or progress.media_type is None:
+                raise _Refusal(_("“%(name)s” is empty.", name=name))
+            verdict = await scan.verdict()
+        _judge(verdict, name)
+        async with storage.local_file(key) as path:
+            flaw = await anyio.to_thread.run_sync(check_structure, path, progress.media_type)
+        if flaw is not None:
+            raise _Refusal(_flaw_message(flaw, name))
     except _Refusal as refusal:
+        await _discard(storage, key)
         raise UploadRefusedError(refusal.message) from None
-    if progress.size == 0 or progress.media_type is None:
-        await storage.delete(key)
-        raise UploadRefusedError(_("“%(name)s” is empty.", name=clean_filename(filename)))
-    found = scan.infected()
-    if found:
-        await storage.delete(key)
-        raise UploadRefusedError(
-            _(
-                "“%(name)s” was refused because it contains a virus or other malicious content.",
-                name=clean_filename(filename),
-            )
-        )
+    except BaseException:
+        await _discard(storage, key)
+        raise
     document = Document(
         id=uuid.uuid4(),
         case_id=task.case_id,
@@ -122,22 +138,75 @@ async def store_upload(
         panel_task_id=task.id,
         field_key=field_key,
         storage_key=key,
-        filename=clean_filename(filename),
+        filename=name,
         media_type=progress.media_type,
         size_bytes=progress.size,
         sha256=digest.hexdigest(),
         state=DocumentState.UPLOADED,
     )
     session.add(document)
+    # The file stays only if the row that refers to it is committed.
+    on_rollback(session, partial(_discard, storage, key))
     await session.flush()
     return document
 
 
-def _refuse_type(filename: str) -> str:
+def _judge(verdict: Verdict, name: str) -> None:
+    if verdict.outcome is Outcome.INFECTED:
+        log.warning("upload refused: the scanner found %s", verdict.detail)
+        raise _Refusal(
+            _(
+                "“%(name)s” was refused because it contains a virus or other malicious content.",
+                name=name,
+            )
+        )
+    if verdict.outcome is not Outcome.CLEAN:
+        # Fail closed: a file nobody could scan is not kept.
+        log.error("upload refused: the malware scanner is unavailable: %s", verdict.detail)
+        raise _Refusal(
+            _(
+                "We could not check “%(name)s” for viruses just now. "
+                "Please try again in a few minutes.",
+                name=name,
+            )
+        )
+
+
+def _flaw_message(flaw: Flaw, name: str) -> str:
+    if flaw is Flaw.ACTIVE_CONTENT:
+        return _(
+            "“%(name)s” contains scripts or commands that start other programs, which the bank "
+            "does not accept. Save it again as a plain PDF (for example by printing it to PDF) "
+            "and send the new file.",
+            name=name,
+        )
+    if flaw is Flaw.ENCRYPTED:
+        return _("“%(name)s” is protected with a password. Send a copy without one.", name=name)
+    if flaw is Flaw.TOO_MANY_PIXELS:
+        return _(
+            "“%(name)s” is too large a picture (over %(limit)s megapixels). "
+            "Send a smaller photo or scan.",
+            name=name,
+            limit=MAX_IMAGE_PIXELS // 1_000_000,
+        )
+    return _(
+        "“%(name)s” is damaged, or is not really a PDF, JPG or PNG file. "
+        "Save the document again and send the new file.",
+        name=name,
+    )
+
+
+async def _discard(storage: DocumentStorage, key: str) -> None:
+    # Shielded: an upload cancelled while it is refused must still leave nothing behind.
+    with anyio.CancelScope(shield=True):
+        await storage.delete(key)
+
+
+def _refuse_type(name: str) -> str:
     raise _Refusal(
         _(
             "“%(name)s” is not a PDF, JPG or PNG file. Send the document in one of these formats.",
-            name=clean_filename(filename),
+            name=name,
         )
     )
 
@@ -198,9 +267,12 @@ async def get_participant_document(
 async def remove_document(
     session: AsyncSession, storage: DocumentStorage, document: Document
 ) -> None:
-    """Take back a file before its task is sent; files already sent stay with the bank."""
+    """Take back a file before its task is sent; files already sent stay with the bank.
+
+    The file goes once the removal is committed: until then the row still refers to it.
+    """
     document.state = DocumentState.REMOVED
-    await storage.delete(document.storage_key)
+    on_commit(session, partial(storage.delete, document.storage_key))
 
 
 async def review_document(

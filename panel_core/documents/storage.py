@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +21,15 @@ class DocumentStorage(Protocol):
     def read(self, key: str) -> AsyncIterator[bytes]: ...
 
     async def delete(self, key: str) -> None: ...
+
+    def local_file(self, key: str) -> AbstractAsyncContextManager[Path]:
+        """A path on the local filesystem holding the stored bytes, while the block runs.
+
+        For the parsers that check a file's structure, which read a file, not a stream. Local
+        disk yields its own file. An object store downloads the object, chunk by chunk, to a
+        temporary file that it removes when the block ends. The caller only reads the file.
+        """
+        ...
 
 
 class LocalDiskStorage:
@@ -60,6 +70,13 @@ class LocalDiskStorage:
 
     async def delete(self, key: str) -> None:
         await anyio.Path(self._path(key)).unlink(missing_ok=True)
+
+    @asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        path = self._path(key)
+        if not await anyio.Path(path).is_file():
+            raise FileNotFoundError(f"no stored file under {key}")
+        yield path
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
