@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
+from litestar.testing import AsyncTestClient, TestClient
 from redis.asyncio import Redis
-from sqlalchemy import select
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from bff.locale import LANGUAGE_COOKIE
 from panel_core import audit
 from panel_core import constants as c
-from panel_core.auth.service import LoginService
+from panel_core.auth.attempts import Attempt, AttemptStore
+from panel_core.auth.service import Client, LoginService, Outcome, participant_identity
 from panel_core.clock import FakeClock, SystemClock
 from panel_core.db.models import AuditEvent, SmsMessage
 from panel_core.invitations import invite_participant
@@ -196,13 +201,51 @@ async def test_the_invitation_link_signs_in_once_and_a_redelivered_job_sends_not
         assert signed_in(response), response.text
     async with clients() as client:
         await client.get("/login")
-        reused = await invitation_login(client, case["caseNumber"], co["pesel"][-4:], code)
-        assert reused.status_code == 400
-        assert "not correct" in reused.text
+        # People open an invitation link twice: the used code says so, and is no wrong guess.
+        for _ in range(stack.settings.login_max_failures + 1):
+            reused = await invitation_login(client, case["caseNumber"], co["pesel"][-4:], code)
+            assert reused.status_code == 409
+            assert "This code has already been used." in reused.text
+    assert await _failures(stack, case["participants"][1]["participantId"]) == 0
 
 
 def _redis(stack: Stack) -> Redis:
     return Redis.from_url(stack.settings.redis_url)
+
+
+async def _failures(stack: Stack, participant_id: str) -> int:
+    """The participant's wrong codes counted in the current window."""
+    redis = _redis(stack)
+    try:
+        return await AttemptStore(redis).failures(
+            participant_identity(stack.settings.hash_key, participant_id)
+        )
+    finally:
+        await redis.aclose()
+
+
+async def _staff_unlock(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession], participant_id: str
+) -> None:
+    redis = _redis(stack)
+    try:
+        staff = LoginService(stack.settings, sessions, redis, SystemClock())
+        await staff.unlock(uuid.UUID(participant_id))
+    finally:
+        await redis.aclose()
+
+
+async def _codes_queued(sessions: async_sessionmaker[AsyncSession], participant_id: str) -> int:
+    async with sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(SmsMessage)
+            .where(
+                SmsMessage.participant_id == uuid.UUID(participant_id),
+                SmsMessage.purpose == c.SMS_LOGIN_CODE,
+            )
+        )
+    return int(count or 0)
 
 
 async def test_login_gives_a_new_session_id_and_the_old_one_is_dead(
@@ -226,27 +269,125 @@ async def test_login_gives_a_new_session_id_and_the_old_one_is_dead(
 
 
 async def test_twenty_parallel_submissions_of_the_right_code_make_one_session(
-    stack: Stack, clients: Factory
+    stack: Stack, clients: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case, people = await open_case(clients, co_borrowers=0)
     await invited(stack, people[0])
+    submissions = 20
+    # The async test client serves one request at a time, so each submission gets a thread
+    # and an app of its own; and none is checked before all have read the pending login: the
+    # race at its tightest, on every run.
+    gate, passed = threading.Barrier(submissions), threading.Event()
+    load = AttemptStore.load
+
+    async def load_together(store: AttemptStore, attempt_id: str) -> Attempt | None:
+        found = await load(store, attempt_id)
+        if not passed.is_set():
+            await asyncio.to_thread(gate.wait, 30)
+            passed.set()
+        return found
+
     async with clients() as client:
         code = await login_code(stack, client, case, people[0])
         token, cookie = csrf_token(client), client.cookies.get("panel-session")
 
-        async def attempt() -> httpx.Response:
-            async with clients() as other:
-                other.cookies.set("panel-session", cookie or "")
-                other.cookies.set("csrftoken", token)
-                return await other.post(
-                    "/login/code",
-                    data={"code": code, "_csrf_token": token},
-                    follow_redirects=False,
-                )
+    # Built here: building Litestar apps in several threads at once races on its imports.
+    apps = [create_app(stack.settings) for _ in range(submissions)]
 
-        results = await asyncio.gather(*(attempt() for _ in range(20)))
+    def submit(app: Litestar) -> httpx.Response:
+        with TestClient(app, base_url="http://testserver.local") as other:
+            other.cookies.set(LANGUAGE_COOKIE, "en")
+            other.cookies.set("panel-session", cookie or "")
+            other.cookies.set("csrftoken", token)
+            return other.post(
+                "/login/code", data={"code": code, "_csrf_token": token}, follow_redirects=False
+            )
+
+    monkeypatch.setattr(AttemptStore, "load", load_together)
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=submissions) as threads:
+        results = await asyncio.gather(
+            *(loop.run_in_executor(threads, submit, app) for app in apps)
+        )
     assert sum(signed_in(r) for r in results) == 1
-    assert all(r.status_code in {303, 400} for r in results)
+    # The others are told the code is used: none is a wrong guess, so the owner is not locked
+    # out by their own double click.
+    assert sorted(r.status_code for r in results) == [303] + [409] * (submissions - 1)
+    assert all("This code has already been used." in r.text for r in results if not signed_in(r))
+    assert await _failures(stack, case["participants"][0]["participantId"]) == 0
+    async with clients() as client:
+        assert signed_in(await step_two(client, await login_code(stack, client, case, people[0])))
+
+
+async def test_a_code_already_used_is_not_a_wrong_guess(
+    stack: Stack, clients: Factory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case, people = await open_case(clients, co_borrowers=0)
+    who = people[0]
+    participant_id = case["participants"][0]["participantId"]
+    await invited(stack, who)
+    redis = _redis(stack)
+    try:
+        service = LoginService(stack.settings, sessions, redis, SystemClock())
+        client = Client(ip="192.0.2.10", user_agent="used-code-test")
+        seen = len(await messages_to(stack.settings.redis_url, who["phone"]))
+        started = await service.start(case["caseNumber"], who["pesel"][-4:], client)
+        code = code_in(await next_message(stack.settings.redis_url, who["phone"], seen))
+        won = await service.verify_code(started.attempt_id, started.identity, code, client)
+        assert won.outcome is Outcome.SIGNED_IN
+        # More repeats than the lock needs: each is "used", none a failure, none a session.
+        for _ in range(stack.settings.login_max_failures + 1):
+            again = await service.verify_code(started.attempt_id, started.identity, code, client)
+            assert again.outcome is Outcome.ALREADY_USED
+            assert again.participant_id is None
+        assert await service.store.failures(started.identity) == 0
+        # A used attempt cannot be given a new code either.
+        queued = await _codes_queued(sessions, participant_id)
+        resent = await service.resend(started.attempt_id, started.identity, client)
+        assert resent.outcome is Outcome.WRONG
+        assert await _codes_queued(sessions, participant_id) == queued
+        # Any other code on the used attempt is still a wrong guess.
+        wrong = await service.verify_code(
+            started.attempt_id, started.identity, wrong_code(code), client
+        )
+        assert wrong.outcome is Outcome.WRONG
+        assert await service.store.failures(started.identity) == 1
+    finally:
+        await redis.aclose()
+
+
+class _DiesBeforeExpire(Redis):
+    """A client whose process dies after its first command of a two-command write."""
+
+    async def expire(self, *args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("the process died here")
+
+
+async def test_a_stored_code_never_lives_without_its_expiry(stack: Stack) -> None:
+    dying = _DiesBeforeExpire.from_url(stack.settings.redis_url)
+    redis = _redis(stack)
+    try:
+        store = AttemptStore(dying)
+        attempt_id = uuid.uuid4().hex
+        bound = f"panel:test:bound:{uuid.uuid4().hex}"
+        expires_at = time.time() + 60
+        with suppress(RedisConnectionError):
+            await store.create(
+                Attempt(attempt_id, "identity", "", ""),
+                mac="mac",
+                expires_at=expires_at,
+                ttl_seconds=60,
+            )
+        with suppress(RedisConnectionError):
+            await store.store_bound_code(
+                bound, "identity", "", mac="mac", expires_at=expires_at, ttl_seconds=60
+            )
+        for key in (AttemptStore.attempt_key(attempt_id), bound):
+            # -1 would be a code that never expires; -2 (nothing stored) would be safe too.
+            assert 0 < await redis.ttl(key) <= 60, key
+    finally:
+        await dying.aclose()
+        await redis.aclose()
 
 
 async def test_a_code_is_void_after_five_wrong_tries_even_across_a_resend(
@@ -312,6 +453,99 @@ async def test_repeated_failures_lock_the_access_with_a_warning_first(
     async with clients() as client:
         code = await login_code(stack, client, case, who)
         assert signed_in(await step_two(client, code))
+
+
+async def test_the_days_failures_count_across_locks_and_each_further_wrong_code_locks_again(
+    stack: Stack, clients: Factory
+) -> None:
+    case, people = await open_case(clients, co_borrowers=0)
+    who = people[0]
+    await invited(stack, who)
+    clock = FakeClock()
+    limits: dict[str, Any] = {
+        "login_max_failures": 3,
+        "login_lock_seconds": 600,
+        "otp_resend_limit": 20,
+    }
+    async with clients(clock=clock, **limits) as client:
+        code = await login_code(stack, client, case, who)
+        for _ in range(2):
+            assert (await step_two(client, wrong_code(code))).status_code == 400
+        locked = await step_two(client, wrong_code(code))
+        assert locked.status_code == 423 and "locked for 10 more minutes" in locked.text
+        clock.advance(601)
+        # The lock is over, but the window's count is not: the next wrong code locks at once.
+        code = await login_code(stack, client, case, who)
+        again = await step_two(client, wrong_code(code))
+        assert again.status_code == 423 and "locked for 10 more minutes" in again.text
+        clock.advance(601)
+        code = await login_code(stack, client, case, who)
+        assert signed_in(await step_two(client, code))
+    # Once the window has passed, counting starts over.
+    clock.advance(stack.settings.login_failure_window_seconds)
+    async with clients(clock=clock, **limits) as client:
+        code = await login_code(stack, client, case, who)
+        assert (await step_two(client, wrong_code(code))).status_code == 400
+
+
+async def test_the_hard_cap_of_consecutive_failures_locks_until_staff_unlock(
+    stack: Stack, clients: Factory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case, people = await open_case(clients, co_borrowers=0)
+    who = people[0]
+    participant_id = case["participants"][0]["participantId"]
+    await invited(stack, who)
+    clock = FakeClock()
+    limits: dict[str, Any] = {
+        "login_max_failures": 2,
+        "login_lock_seconds": 60,
+        "login_max_consecutive_failures": 4,
+        "otp_resend_limit": 20,
+    }
+    async with clients(clock=clock, **limits) as client:
+        code = await login_code(stack, client, case, who)
+        assert (await step_two(client, wrong_code(code))).status_code == 400
+        assert (await step_two(client, wrong_code(code))).status_code == 423
+        clock.advance(61)
+        code = await login_code(stack, client, case, who)
+        assert (await step_two(client, wrong_code(code))).status_code == 423
+        clock.advance(61)
+        code = await login_code(stack, client, case, who)
+        blocked = await step_two(client, wrong_code(code))
+        assert blocked.status_code == 423
+        assert "Call the bank to have it unlocked." in blocked.text
+        assert "more minute" not in blocked.text
+        # Neither the lock time nor the end of the window lifts it, and no code is sent.
+        clock.advance(stack.settings.login_failure_window_seconds * 30)
+        queued = await _codes_queued(sessions, participant_id)
+        again = await step_one(client, case["caseNumber"], who["pesel"][-4:])
+        assert again.status_code == 423 and "Call the bank to have it unlocked." in again.text
+        assert await _codes_queued(sessions, participant_id) == queued
+
+    await _staff_unlock(stack, sessions, participant_id)
+    async with clients(clock=clock, **limits) as client:
+        code = await login_code(stack, client, case, who)
+        assert signed_in(await step_two(client, code))
+
+
+async def test_a_success_ends_the_run_of_consecutive_failures(
+    stack: Stack, clients: Factory
+) -> None:
+    case, people = await open_case(clients, co_borrowers=0)
+    who = people[0]
+    await invited(stack, who)
+    limits: dict[str, Any] = {"login_max_consecutive_failures": 3}
+    async with clients(**limits) as client:
+        code = await login_code(stack, client, case, who)
+        for _ in range(2):
+            assert (await step_two(client, wrong_code(code))).status_code == 400
+        assert signed_in(await step_two(client, code))
+    async with clients(**limits) as client:
+        code = await login_code(stack, client, case, who)
+        for _ in range(2):
+            assert (await step_two(client, wrong_code(code))).status_code == 400
+        blocked = await step_two(client, wrong_code(code))
+        assert blocked.status_code == 423 and "Call the bank to have it unlocked." in blocked.text
 
 
 async def test_codes_can_be_requested_four_times_per_window(stack: Stack, clients: Factory) -> None:

@@ -9,6 +9,7 @@ one (same counters, same limits, same pages), except that no SMS leaves.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import audit
 from panel_core import constants as c
-from panel_core.auth.attempts import Attempt, AttemptStore, Verdict, VerifyResult
+from panel_core.auth.attempts import Attempt, AttemptStore, LockState, Verdict, VerifyResult
 from panel_core.auth.codes import code_mac, generate_code, identity_key
 from panel_core.auth.pesel import fragment_hash, is_fragment_shape
 from panel_core.case_numbers import normalize_case_number
@@ -37,6 +38,8 @@ class Outcome(enum.Enum):
     SIGNED_IN = "signed-in"
     WRONG = "wrong"
     LOCKED = "locked"
+    # The right code, sent again after it signed someone in: no failure, no second session.
+    ALREADY_USED = "already-used"
     TOO_MANY_CODES = "too-many-codes"
     RATE_LIMITED = "rate-limited"
 
@@ -49,6 +52,8 @@ class LoginResult:
     participant_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
     locked_seconds: int = 0
+    # LOCKED until a member of staff unlocks: the person is told to call the bank.
+    until_unlocked: bool = False
     # Set when few wrong codes remain before the access locks, so the person is warned.
     attempts_before_lock: int | None = None
 
@@ -61,6 +66,34 @@ class Client:
 
 def participant_identity(key: str, participant_id: uuid.UUID | str) -> str:
     return identity_key(key, f"participant|{participant_id}")
+
+
+def client_network(ip: str | None) -> str:
+    """The client a rate limit counts: its IPv4 address, or its IPv6 /64.
+
+    An IPv6 subscriber is given a whole /64 and can pick any address in it, so counting single
+    addresses would give one person 2**64 budgets.
+    """
+    if not ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _locked(identity: str, lock: LockState) -> LoginResult:
+    return LoginResult(
+        Outcome.LOCKED,
+        identity=identity,
+        locked_seconds=lock.seconds,
+        until_unlocked=lock.until_unlocked,
+    )
 
 
 class LoginService:
@@ -100,9 +133,16 @@ class LoginService:
     async def _ip_allowed(self, client: Client) -> bool:
         s = self._settings
         return await self._store.hit(
-            f"ip:{client.ip or 'unknown'}",
+            f"ip:{client_network(client.ip)}",
             limit=s.login_ip_limit,
             window_seconds=s.login_ip_window_seconds,
+        )
+
+    async def _lock_state(self, identity: str) -> LockState:
+        return await self._store.lock_state(
+            identity,
+            now=self._clock.now(),
+            max_consecutive_failures=self._settings.login_max_consecutive_failures,
         )
 
     async def _send_allowed(self, identity: str) -> bool:
@@ -133,6 +173,7 @@ class LoginService:
             max_identity_failures=s.login_max_failures,
             failure_window_seconds=s.login_failure_window_seconds,
             lock_seconds=s.login_lock_seconds,
+            max_consecutive_failures=s.login_max_consecutive_failures,
         )
 
     async def _send_login_code(
@@ -171,8 +212,12 @@ class LoginService:
     async def _within_rate_limits(self, client: Client, case_number: str) -> bool:
         s = self._settings
         ip_ok = await self._ip_allowed(client)
+        # Per case *and* client: a stranger who knows only the case number and sends random
+        # fragments uses up their own budget, never that of a participant elsewhere. It cannot
+        # depend on whether the fragment is right, or the answer over the limit would tell
+        # who is a participant.
         case_ok = await self._store.hit(
-            f"case:{case_number}",
+            f"case:{case_number}:from:{client_network(client.ip)}",
             limit=s.login_case_limit,
             window_seconds=s.login_case_window_seconds,
         )
@@ -190,9 +235,9 @@ class LoginService:
             return LoginResult(Outcome.RATE_LIMITED)
         async with self._sessions() as session:
             identity, participant, case = await self._resolve(session, case_number, fragment)
-            locked = await self._store.lock_remaining(identity)
-            if locked:
-                return LoginResult(Outcome.LOCKED, identity=identity, locked_seconds=locked)
+            lock = await self._lock_state(identity)
+            if lock.locked:
+                return _locked(identity, lock)
             if not await self._send_allowed(identity):
                 return LoginResult(Outcome.TOO_MANY_CODES, identity=identity)
             attempt_id = secrets.token_urlsafe(16)
@@ -221,9 +266,9 @@ class LoginService:
     async def resend(self, attempt_id: str, identity: str, client: Client) -> LoginResult:
         """A new code for the same attempt; the failures so far still count."""
         s = self._settings
-        locked = await self._store.lock_remaining(identity)
-        if locked:
-            return LoginResult(Outcome.LOCKED, identity=identity, locked_seconds=locked)
+        lock = await self._lock_state(identity)
+        if lock.locked:
+            return _locked(identity, lock)
         if not await self._ip_allowed(client):
             return LoginResult(Outcome.RATE_LIMITED)
         if not await self._send_allowed(identity):
@@ -235,12 +280,15 @@ class LoginService:
         code = generate_code(s.otp_length)
         mac = self._mac(PURPOSE_LOGIN, attempt_id, attempt.participant_id, code)
         real = bool(attempt.participant_id)
-        await self._store.replace_code(
+        replaced = await self._store.replace_code(
             attempt_id,
             mac=mac if real else "",
             expires_at=self._clock.now() + s.otp_ttl_seconds,
             ttl_seconds=s.otp_ttl_seconds + 60,
         )
+        if not replaced:
+            # Gone or used since it was loaded: a code sent now would open nothing.
+            return LoginResult(Outcome.WRONG, identity=identity)
         if real:
             async with self._sessions() as session:
                 participant = await session.get(Participant, uuid.UUID(attempt.participant_id))
@@ -296,6 +344,8 @@ class LoginService:
         attempt_id: str = "",
         invitation: bool = False,
     ) -> LoginResult:
+        if result.verdict is Verdict.USED:
+            return LoginResult(Outcome.ALREADY_USED, attempt_id=attempt_id, identity=identity)
         async with self._sessions() as session:
             if result.verdict is Verdict.OK:
                 participant = await session.get(Participant, uuid.UUID(result.participant_id))
@@ -330,8 +380,8 @@ class LoginService:
             )
             await session.commit()
         if result.verdict is Verdict.LOCKED:
-            return LoginResult(
-                Outcome.LOCKED, identity=identity, locked_seconds=result.locked_seconds
+            return _locked(
+                identity, LockState(result.locked_seconds, until_unlocked=result.until_unlocked)
             )
         return LoginResult(
             Outcome.WRONG,
@@ -368,5 +418,5 @@ class LoginService:
         return code
 
     async def unlock(self, participant_id: uuid.UUID) -> None:
-        """Staff unlock: lifts the lock and clears the failure count."""
+        """Staff unlock: lifts any lock, the hard one too, and clears the failure counts."""
         await self._store.unlock(participant_identity(self._settings.hash_key, participant_id))
