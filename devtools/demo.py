@@ -21,6 +21,7 @@ from types import FrameType
 
 from devtools.camunda import CAMUNDA_VERSION, CamundaEngine
 from devtools.ports import free_port
+from devtools.reaper import spawn_watched, terminate_watched
 from devtools.redis_server import RedisServer
 from panel_core.constants import EXPORTED_VALUE_TYPES
 
@@ -96,6 +97,7 @@ def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
                 PANEL_DEMO_MODE="true",
                 PANEL_SECURE_COOKIES="false",
                 PANEL_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+                PANEL_WORKER_HTTP_PORT=str(free_port()),
             )
             subprocess.run([*CLI, "migrate"], env=env, cwd=REPO_ROOT, check=True)
             subprocess.run([*CLI, "deploy"], env=env, cwd=REPO_ROOT, check=True)
@@ -103,35 +105,30 @@ def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
                 "workers": [sys.executable, "-m", "workers.main"],
                 "bff": [
                     sys.executable, "-m", "uvicorn", "--factory", "bff.app:app_factory",
-                    "--host", "127.0.0.1", "--port", str(port),
+                    "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers",
                 ],
             }  # fmt: skip
             for name, command in commands.items():
                 with (directory / f"{name}.log").open("wb") as log:
-                    processes.append(
-                        subprocess.Popen(
-                            command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
-                        )
-                    )
+                    processes.append(spawn_watched(command, env=env, cwd=REPO_ROOT, stdout=log))
             panel = f"http://127.0.0.1:{port}"
             _wait_http(f"{panel}/health")
             yield DemoStack(panel, engine, redis.url, env, directory, tuple(processes))
         finally:
-            # A second Ctrl-C must not leave half the stack running.
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # A second Ctrl-C (or SIGTERM, SIGHUP) must not leave half the stack running.
+            stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+            previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in stopping}
             for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                terminate_watched(process, timeout=15)
             engine.stop()
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def run_demo(port: int = 8000) -> int:
+    # A closed terminal (SIGHUP) or a SIGTERM stops the stack as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
         with running_stack(DEMO_DIR, port) as stack:
             case = stack.open_case(co_borrowers=2)
@@ -142,6 +139,9 @@ def run_demo(port: int = 8000) -> int:
             print(f"  Channel API docs:  {panel}/schema/swagger")
             print(f"  Engine REST API:   {stack.engine.rest_url}/v2/topology")
             print(f"  Engine gRPC:       {stack.engine.grpc_address}")
+            print(f"  Panel metrics:     {panel}/metrics   (health: /health, /ready)")
+            workers = f"http://127.0.0.1:{stack.env['PANEL_WORKER_HTTP_PORT']}"
+            print(f"  Workers' metrics:  {workers}/metrics   (health: /health, /ready)")
             print(
                 "  Operate: not included. Operate 8.6 needs Elasticsearch or OpenSearch, which"
                 " this machine cannot install; see docs/operations.md."

@@ -22,6 +22,7 @@ DOCUMENT_REMOVED: Final = "document.removed"
 DOCUMENT_REVIEWED: Final = "document.reviewed"
 DOCUMENT_SIGNED: Final = "document.signed"
 CASE_STATUS_CHANGED: Final = "case.status-changed"
+CASE_OPENED: Final = "case.opened"
 
 
 def record(

@@ -1,12 +1,17 @@
-"""Registering a case and starting its process: the same path for every channel."""
+"""Opening a case and binding it to its process instance: the same path for every channel."""
 
 from __future__ import annotations
 
+import enum
+import hashlib
+import hmac
+import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -16,8 +21,12 @@ from panel_core import constants as c
 from panel_core.auth.pesel import PeselError, fragment_hash, fragment_of, validate_pesel
 from panel_core.auth.phone import PhoneError, normalize_phone
 from panel_core.case_numbers import generate_case_number
-from panel_core.db.models import Case, Participant
-from panel_core.engine.rest import CamundaRestClient
+from panel_core.db.models import Case, ChannelRequest, EngineCommand, EngineCommandKind, Participant
+from panel_core.engine.commands import cancel_key, enqueue_command, start_key
+from panel_core.metrics import DUPLICATE_INSTANCES
+from panel_core.outbox.dispatcher import AfterCommit
+
+log = logging.getLogger(__name__)
 
 # Which BPMN process implements each case type, and which roles it accepts.
 CASE_TYPES: dict[str, str] = {c.CASE_TYPE_CREDIT: c.PROCESS_ID_CREDIT}
@@ -54,11 +63,20 @@ LOCALES = frozenset({"pl", "en"})
 
 
 @dataclass(frozen=True, slots=True)
-class StartedCase:
+class OpenedCase:
     case_id: uuid.UUID
     case_number: str
-    process_instance_key: int
     participants: list[tuple[uuid.UUID, str]]
+    # The command that starts the case's process; None for a replayed request.
+    start_command_id: uuid.UUID | None
+    # Known once the engine has started the process (at once, or later from the outbox).
+    process_instance_key: int | None = None
+    # True when an earlier request with the same idempotency key opened this case.
+    replayed: bool = False
+
+
+class IdempotencyConflictError(ValueError):
+    """The idempotency key was used before for a different request."""
 
 
 def check_participants(
@@ -114,9 +132,43 @@ def process_variables(case: Case) -> dict[str, Any]:
     }
 
 
-async def start_case(
+def request_hash(
+    hash_key: str, case_type: str, channel: str, participants: list[ParticipantRegistration]
+) -> str:
+    """Keyed fingerprint of a request to open a case (it carries PESEL numbers, so a plain
+    hash would be open to guessing)."""
+    body = json.dumps(
+        [case_type, channel, [[p.role, p.pesel, p.phone, p.locale] for p in participants]],
+        separators=(",", ":"),
+    )
+    return hmac.new(
+        hash_key.encode(), f"channel-request|{body}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+async def _replay(
+    sessions: async_sessionmaker[AsyncSession], idempotency_key: str, fingerprint: str
+) -> OpenedCase | None:
+    async with sessions() as session:
+        earlier = await session.get(ChannelRequest, idempotency_key)
+        if earlier is None:
+            return None
+        if not hmac.compare_digest(earlier.request_hash, fingerprint):
+            raise IdempotencyConflictError(idempotency_key)
+        case = await get_case_with_participants(session, earlier.case_id)
+        assert case is not None
+        return OpenedCase(
+            case_id=case.id,
+            case_number=case.case_number,
+            participants=[(p.id, p.role) for p in case.participants],
+            start_command_id=None,
+            process_instance_key=case.process_instance_key,
+            replayed=True,
+        )
+
+
+async def open_case(
     sessions: async_sessionmaker[AsyncSession],
-    engine: CamundaRestClient,
     *,
     case_type: str,
     participants: list[ParticipantRegistration],
@@ -124,16 +176,25 @@ async def start_case(
     case_number_prefix: str,
     hash_key: str,
     fragment_length: int,
-) -> StartedCase:
-    """Register the case and its participants, then start the process instance.
+    idempotency_key: str | None = None,
+) -> OpenedCase:
+    """Register the case and its participants, with the command that starts its process.
 
-    The case is committed only once the engine has accepted the instance, so a failed start
-    leaves nothing half-made behind; the caller may simply try again.
+    Everything is committed together, before the engine is asked: the channel has its case
+    number at once, and the process variables carry the case id, so every job and record of
+    the instance finds its case. The start itself leaves through the engine-command outbox.
+    With an idempotency key, the same key and request give the same case, never a second one.
     """
     validate_request(case_type, [p.role for p in participants], channel)
     checked = check_participants(participants, fragment_length)
+    fingerprint = request_hash(hash_key, case_type, channel, participants)
+    if idempotency_key is not None:
+        replayed = await _replay(sessions, idempotency_key, fingerprint)
+        if replayed is not None:
+            return replayed
     # The primary borrower first, so ordinals read "participant 0 = primary".
     ordered = sorted(checked, key=lambda p: p.role != c.ROLE_PRIMARY_BORROWER)
+    process_id = CASE_TYPES[case_type]
     for _ in range(5):
         async with sessions() as session:
             case = Case(
@@ -142,6 +203,7 @@ async def start_case(
                 case_type=case_type,
                 channel=channel,
                 status=c.STATUS_COLLECTING,
+                process_id=process_id,
             )
             case.participants = [
                 Participant(
@@ -155,23 +217,119 @@ async def start_case(
                 for i, p in enumerate(ordered)
             ]
             session.add(case)
+            if idempotency_key is not None:
+                session.add(
+                    ChannelRequest(
+                        idempotency_key=idempotency_key,
+                        request_hash=fingerprint,
+                        case_id=case.id,
+                    )
+                )
             try:
                 await session.flush()
             except IntegrityError:
                 await session.rollback()
+                if idempotency_key is not None:
+                    # A parallel request with the same key got there first.
+                    replayed = await _replay(sessions, idempotency_key, fingerprint)
+                    if replayed is not None:
+                        return replayed
                 continue  # case number collision; draw another
-            instance = await engine.create_process_instance(
-                CASE_TYPES[case_type], process_variables(case)
+            command_id = await enqueue_command(
+                session,
+                idempotency_key=start_key(case.id),
+                kind=EngineCommandKind.START_PROCESS,
+                case_id=case.id,
+                process_id=process_id,
+                variables=process_variables(case),
             )
-            case.process_instance_key = instance.process_instance_key
+            audit.record(session, audit.CASE_OPENED, case_id=case.id, channel=channel)
             await session.commit()
-            return StartedCase(
+            return OpenedCase(
                 case_id=case.id,
                 case_number=case.case_number,
-                process_instance_key=instance.process_instance_key,
                 participants=[(p.id, p.role) for p in case.participants],
+                start_command_id=command_id,
             )
     raise RuntimeError("Could not draw a free case number")
+
+
+class Binding(enum.Enum):
+    BOUND = "bound"
+    # The case already runs in this instance.
+    SAME = "same"
+    # The case runs in another instance: this one is a second start of the same case and is
+    # being cancelled.
+    DUPLICATE = "duplicate"
+    # An instance of another process (a call activity's child) carrying the case id.
+    OTHER_PROCESS = "other-process"
+    UNKNOWN_CASE = "unknown-case"
+
+
+async def bind_instance(
+    session: AsyncSession, case_id: uuid.UUID, process_instance_key: int, bpmn_process_id: str
+) -> Binding:
+    """Record which process instance runs the case; the first one reported wins.
+
+    The engine's answer to the start, the instance's ``caseId`` variable record, its first
+    user task and its jobs each report the instance, in whatever order they arrive. A start
+    sent twice (its first answer lost) makes a second instance: that one is cancelled
+    through the engine-command outbox, and its effects are ignored meanwhile.
+    """
+    case = await session.get(Case, case_id)
+    if case is None:
+        return Binding.UNKNOWN_CASE
+    if case.process_id and bpmn_process_id != case.process_id:
+        return Binding.OTHER_PROCESS
+    if case.process_instance_key == process_instance_key:
+        return Binding.SAME
+    # Compare-and-set, so that two reports racing on one case cannot both bind it.
+    result = await session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.process_instance_key.is_(None))
+        .values(process_instance_key=process_instance_key)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0):
+        await session.refresh(case, ["process_instance_key"])
+        return Binding.BOUND
+    await session.refresh(case, ["process_instance_key"])
+    if case.process_instance_key == process_instance_key:
+        return Binding.SAME
+    queued = await enqueue_command(
+        session,
+        idempotency_key=cancel_key(process_instance_key),
+        kind=EngineCommandKind.CANCEL_INSTANCE,
+        case_id=case_id,
+        process_instance_key=process_instance_key,
+    )
+    if queued:
+        DUPLICATE_INSTANCES.inc()
+        log.warning(
+            "case %s runs in process instance %s; cancelling its second instance %s",
+            case_id,
+            case.process_instance_key,
+            process_instance_key,
+        )
+    return Binding.DUPLICATE
+
+
+async def case_instance_started(
+    session: AsyncSession, command: EngineCommand, process_instance_key: int
+) -> AfterCommit:
+    """The engine started a case's process (the engine-command outbox's ``on_started``)."""
+    if command.case_id is not None and command.process_id is not None:
+        binding = await bind_instance(
+            session, command.case_id, process_instance_key, command.process_id
+        )
+        # With the request id and case id of the context: request, case and instance meet.
+        log.info(
+            "case %s: process instance %s started (%s)",
+            command.case_id,
+            process_instance_key,
+            binding.value,
+        )
+    return None
 
 
 async def get_case_with_participants(session: AsyncSession, case_id: uuid.UUID) -> Case | None:

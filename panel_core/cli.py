@@ -10,6 +10,7 @@ import sys
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -17,11 +18,13 @@ from panel_core import case_types
 from panel_core import constants as c
 from panel_core.auth.pesel import make_pesel
 from panel_core.auth.service import LoginService
-from panel_core.cases import CaseValidationError, ParticipantRegistration, start_case
+from panel_core.cases import CaseValidationError, ParticipantRegistration, open_case
 from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
-from panel_core.engine.rest import CamundaRestClient, EngineRejectedError, EngineUnavailableError
+from panel_core.engine.mirror import DEAD_LETTER_STREAM, replay_record
+from panel_core.engine.rest import CamundaRestClient
 from panel_core.feel import check_form
+from panel_core.outboxes import engine_outboxes
 from panel_core.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,35 +114,41 @@ def demo_participants(co_borrowers: int) -> list[ParticipantRegistration]:
     return people
 
 
-async def open_case(settings: Settings, co_borrowers: int, channel: str) -> int:
+async def start_case(settings: Settings, co_borrowers: int, channel: str) -> int:
     db = create_engine(settings.database_url)
     people = demo_participants(co_borrowers)
+    sessions = create_session_factory(db)
     try:
-        async with CamundaRestClient(settings.camunda_rest_url) as engine:
-            started = await start_case(
-                create_session_factory(db),
-                engine,
-                case_type=c.CASE_TYPE_CREDIT,
-                participants=people,
-                channel=channel,
-                case_number_prefix=settings.case_number_prefix,
-                hash_key=settings.hash_key,
-                fragment_length=settings.pesel_fragment_length,
-            )
+        opened = await open_case(
+            sessions,
+            case_type=c.CASE_TYPE_CREDIT,
+            participants=people,
+            channel=channel,
+            case_number_prefix=settings.case_number_prefix,
+            hash_key=settings.hash_key,
+            fragment_length=settings.pesel_fragment_length,
+        )
+        instance_key: int | None = None
+        if opened.start_command_id is not None:
+            async with CamundaRestClient(
+                settings.camunda_rest_url, settings.camunda_request_timeout_seconds
+            ) as engine:
+                outboxes = engine_outboxes(settings, sessions, engine, redis=None)
+                result = await outboxes.commands.deliver(opened.start_command_id)
+                instance_key = result.process_instance_key if result is not None else None
     except CaseValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (EngineUnavailableError, EngineRejectedError) as exc:
-        print(
-            f"error: the engine did not start the case ({exc}); nothing was saved.", file=sys.stderr
-        )
-        return 1
     finally:
         await db.dispose()
-    print(f"case number: {started.case_number}")
-    print(f"process instance: {started.process_instance_key}")
+    print(f"case number: {opened.case_number}")
+    print(f"case id: {opened.case_id}")
+    if instance_key is not None:
+        print(f"process instance: {instance_key}")
+    else:
+        print("process instance: not started yet; the workers start it once the engine is up")
     by_role_order = sorted(people, key=lambda p: p.role != c.ROLE_PRIMARY_BORROWER)
-    for (participant_id, role), person in zip(started.participants, by_role_order, strict=True):
+    for (participant_id, role), person in zip(opened.participants, by_role_order, strict=True):
         fragment = person.pesel[-settings.pesel_fragment_length :]
         print(
             f"participant {role}: {participant_id} "
@@ -168,6 +177,41 @@ async def unlock(settings: Settings, participant_id: str) -> int:
     return 0
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+async def dead_letters(settings: Settings, *, replay: bool) -> int:
+    """List the set-aside engine records, or apply them again once their cause is fixed."""
+    db = create_engine(settings.database_url)
+    redis = Redis.from_url(settings.redis_url)
+    failed = 0
+    try:
+        entries = await redis.xrange(DEAD_LETTER_STREAM)
+        if not entries:
+            print("no engine records are set aside")
+            return 0
+        sessions = create_session_factory(db)
+        for entry_id, fields in entries:
+            text = {_text(k): v for k, v in (fields or {}).items()}
+            stream, reason = _text(text.get("stream")), _text(text.get("reason"))
+            print(f"{_text(entry_id)}  {stream} {_text(text.get('entry'))}: {reason}")
+            if not replay:
+                continue
+            record = text.get("record") or b""
+            payload = record.encode() if isinstance(record, str) else bytes(record)
+            outcome = await replay_record(sessions, stream, payload)
+            print(f"  {outcome}")
+            if outcome == "applied":
+                await redis.xdel(DEAD_LETTER_STREAM, _text(entry_id))
+            else:
+                failed += 1
+    finally:
+        await redis.aclose()
+        await db.dispose()
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="customer-panel", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         "unlock", help="lift a participant's login lock (after too many wrong codes)"
     )
     unlock_parser.add_argument("participant", help="the participant's id")
+    letters = commands.add_parser(
+        "dead-letters",
+        help="list the engine records the workers set aside, or apply them again (--replay)",
+    )
+    letters.add_argument(
+        "--replay",
+        action="store_true",
+        help="apply each set-aside record again; those that now apply leave the list",
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "migrate":
@@ -195,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "unlock":
         return asyncio.run(unlock(settings, args.participant))
-    return asyncio.run(open_case(settings, args.co_borrowers, args.channel))
+    if args.command == "dead-letters":
+        return asyncio.run(dead_letters(settings, replay=args.replay))
+    return asyncio.run(start_case(settings, args.co_borrowers, args.channel))
 
 
 if __name__ == "__main__":

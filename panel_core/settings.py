@@ -32,15 +32,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_name: str = "customer-panel-worker"
     worker_max_concurrency: int = 16
     worker_stream_jobs: bool = True
+    # The workers' own HTTP port: /health, /ready and /metrics (0 turns it off).
+    worker_http_host: str = "127.0.0.1"
+    worker_http_port: int = 9464
     exporter_consumer_group: str = "customer-panel"
+    # A record waiting for another one (a task whose form is not known yet) is set aside in
+    # the dead-letter stream once it is this old.
+    record_defer_limit_seconds: float = 300.0
     # Delivery of stored task completions to the engine.
     completion_retry_initial_seconds: float = 1.0
     completion_retry_max_seconds: float = 60.0
     completion_dispatch_interval_seconds: float = 1.0
+    # Delivery of engine commands (process starts, cancellations of duplicate instances).
+    command_retry_initial_seconds: float = 1.0
+    command_retry_max_seconds: float = 60.0
+    # Bearer token Prometheus presents to the BFF's /metrics; empty turns /metrics off
+    # outside demo mode.
+    metrics_token: str = ""
     case_number_prefix: str = "KR"
     # Bearer token of the channels' API (branch, internet banking, call centre). Empty disables
     # that API unless demo mode supplies the demo token.
     channel_api_token: str = ""
+    # Networks of the reverse proxies in front of the BFF (comma-separated CIDRs). Only a
+    # request arriving from one of them has its X-Forwarded-For header believed; empty means
+    # the panel is reached directly and the peer address is the client's.
+    trusted_proxies: str = ""
     # Public address of the panel, used in invitation links.
     public_base_url: str = "http://127.0.0.1:8000"
 
@@ -55,6 +71,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     invitation_code_ttl_seconds: int = 7 * 24 * 3600
     otp_max_failures_per_code: int = 5
     login_max_failures: int = 10
+    # NIST SP 800-63B: after this many consecutive failures (across locks and windows) the
+    # access stays locked until a member of staff unlocks it.
+    login_max_consecutive_failures: int = 100
     login_failure_window_seconds: int = 24 * 3600
     login_lock_seconds: int = 30 * 60
     login_warn_when_attempts_left: int = 3
@@ -76,6 +95,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     document_storage_dir: str = "./var/documents"
     document_max_bytes: int = 10 * 1024 * 1024
     document_max_files_per_request: int = 5
+    # Malware scanner every upload passes: "eicar" (recognises the EICAR test file only, for
+    # demos and tests) or "clamd" (ClamAV's daemon, INSTREAM over TCP or a unix socket).
+    document_scanner: str = "eicar"
+    # host:port, or a path for a unix socket.
+    clamd_address: str = "127.0.0.1:3310"
+    clamd_timeout_seconds: float = 30.0
 
     sms_provider: str = "dev"
     smsapi_base_url: str = "https://api.smsapi.pl"

@@ -7,6 +7,7 @@ fingerprint: if the document shown changes in any byte, the code no longer opens
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
 import uuid
@@ -26,6 +27,7 @@ from panel_core.case_types import Descriptor
 from panel_core.clock import Clock
 from panel_core.consents import consent_texts
 from panel_core.db.models import (
+    ACTIVE_SUBMISSION_STATES,
     Case,
     ConsentRecord,
     Document,
@@ -60,6 +62,8 @@ class SignableDocument:
     @property
     def filename(self) -> str:
         return f"{self.title}.txt"
+
+    media_type = "text/plain; charset=utf-8"
 
 
 def signature_components(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -100,6 +104,8 @@ async def application_document(
             PanelTask.case_id == case.id,
             PanelTask.participant_id == participant.id,
             PanelTask.state != TaskState.WITHDRAWN,
+            # The answers that stand: a refused submission the participant is fixing is not.
+            TaskSubmission.state.in_(ACTIVE_SUBMISSION_STATES),
         )
         .order_by(PanelTask.created_at, PanelTask.element_id)
     )
@@ -165,6 +171,18 @@ class SigningOutcome:
     message: str = ""
 
 
+class CodeRequest(enum.Enum):
+    """What became of a request for a signing code; the values name it in a page's URL."""
+
+    SENT = "sent"
+    # Too many codes asked for in the window (or no phone number to send one to).
+    LIMITED = "limited"
+    # The participant's access is locked after too many wrong codes: no code is sent.
+    LOCKED = "locked"
+    # Locked until a member of staff unlocks it.
+    BLOCKED = "blocked"
+
+
 class SigningCodes:
     """Codes for signing, kept like login codes: only an HMAC, checked and consumed at once."""
 
@@ -194,17 +212,27 @@ class SigningCodes:
         participant: Participant,
         task: PanelTask,
         document: SignableDocument,
-    ) -> bool:
-        """Queue a fresh code by SMS; False if the participant asked too often."""
+    ) -> CodeRequest:
+        """Queue a fresh code by SMS, unless the participant is locked or asked too often."""
         s = self._settings
         identity = participant_identity(s.hash_key, participant.id)
+        # A code the lock would refuse anyway is not sent; nor does asking use up the budget.
+        lock = await self._store.lock_state(
+            identity,
+            now=self._clock.now(),
+            max_consecutive_failures=s.login_max_consecutive_failures,
+        )
+        if lock.until_unlocked:
+            return CodeRequest.BLOCKED
+        if lock.locked:
+            return CodeRequest.LOCKED
         allowed = await self._store.hit(
             f"send:signing:{identity}",
             limit=s.otp_resend_limit + 1,
             window_seconds=s.otp_resend_window_seconds,
         )
         if not allowed or not participant.phone_e164:
-            return False
+            return CodeRequest.LIMITED
         code = generate_code(s.otp_length)
         await self._store.store_bound_code(
             self.key(task.id),
@@ -230,7 +258,7 @@ class SigningCodes:
             participant_id=participant.id,
             case_id=case.id,
         )
-        return True
+        return CodeRequest.SENT
 
     async def verify(
         self, participant_id: uuid.UUID, task_id: uuid.UUID, sha256: str, code: str
@@ -247,9 +275,24 @@ class SigningCodes:
             max_identity_failures=s.login_max_failures,
             failure_window_seconds=s.login_failure_window_seconds,
             lock_seconds=s.login_lock_seconds,
+            max_consecutive_failures=s.login_max_consecutive_failures,
         )
         if result.verdict == Verdict.OK:
             return SigningOutcome(True)
+        if result.verdict == Verdict.USED:
+            # Not a wrong guess: the same code sent twice (a second click, a retry).
+            return SigningOutcome(
+                False,
+                _("This code has already been used. Ask for a new code to sign again."),
+            )
+        if result.verdict == Verdict.LOCKED and result.until_unlocked:
+            return SigningOutcome(
+                False,
+                _(
+                    "Access to this case is blocked after too many wrong codes. "
+                    "Call the bank to have it unlocked."
+                ),
+            )
         if result.verdict == Verdict.LOCKED:
             return SigningOutcome(
                 False,
@@ -278,11 +321,16 @@ def record_signature(
 ) -> SignatureRecord:
     phone = participant.phone_e164 or ""
     record = SignatureRecord(
+        id=uuid.uuid4(),
         case_id=case.id,
         participant_id=participant.id,
         panel_task_id=task.id,
         document_name=document.title,
         document_sha256=document.sha256,
+        # The bytes the code was bound to, not a rebuild of them later.
+        content=document.content,
+        media_type=document.media_type,
+        filename=document.filename,
         verification={
             "method": "sms-one-time-code",
             "purpose": PURPOSE_SIGNING,
@@ -300,3 +348,31 @@ def record_signature(
         sha256=document.sha256,
     )
     return record
+
+
+async def participant_signatures(
+    session: AsyncSession, case_id: uuid.UUID, participant_id: uuid.UUID
+) -> list[SignatureRecord]:
+    """Everything this participant signed in this case, oldest first (each attempt)."""
+    result = await session.scalars(
+        select(SignatureRecord)
+        .where(
+            SignatureRecord.case_id == case_id,
+            SignatureRecord.participant_id == participant_id,
+        )
+        .order_by(SignatureRecord.signed_at, SignatureRecord.id)
+    )
+    return list(result)
+
+
+async def get_participant_signature(
+    session: AsyncSession, case_id: uuid.UUID, participant_id: uuid.UUID, signature_id: uuid.UUID
+) -> SignatureRecord | None:
+    """The signature only if this participant of this case made it."""
+    return await session.scalar(
+        select(SignatureRecord).where(
+            SignatureRecord.id == signature_id,
+            SignatureRecord.case_id == case_id,
+            SignatureRecord.participant_id == participant_id,
+        )
+    )

@@ -12,8 +12,8 @@ of the case's data.
 
 from __future__ import annotations
 
-import json
 import logging
+import uuid
 from collections.abc import Collection
 from typing import Any
 
@@ -22,8 +22,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panel_core import constants as c
+from panel_core.cases import bind_instance
 from panel_core.db.models import EngineScope, EngineVariable, PanelTask
-from panel_core.engine.records import ProcessInstanceRecord, VariableRecord
+from panel_core.engine.records import ProcessInstanceEvent, VariableEvent
 from panel_core.forms import variable_names
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,13 @@ def _insert_for(session: AsyncSession) -> Any:
     return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
-async def record_variable(session: AsyncSession, record: VariableRecord) -> None:
+async def record_variable(session: AsyncSession, variable: VariableEvent) -> None:
     """Keep a variable's latest value; a record seen again never undoes a newer one, nor
-    brings back the data of a process instance that has ended."""
-    if record.record_type != "EVENT" or record.intent not in {"CREATED", "UPDATED"}:
-        return
-    variable = record.value
+    brings back the data of a process instance that has ended.
+
+    An instance's own ``caseId`` tells the panel which case it runs, whatever else reported
+    that first (see ``bind_instance``).
+    """
     ended = await session.scalar(
         select(EngineScope.ended).where(
             EngineScope.element_instance_key == variable.process_instance_key
@@ -61,18 +64,26 @@ async def record_variable(session: AsyncSession, record: VariableRecord) -> None
     )
     if ended:
         return
-    try:
-        value = json.loads(variable.value)
-    except ValueError:
-        log.warning("variable %s in scope %s is not JSON", variable.name, variable.scope_key)
-        return
+    if (
+        variable.name == c.VAR_CASE_ID
+        and variable.scope_key == variable.process_instance_key
+        and isinstance(variable.value, str)
+    ):
+        try:
+            case_id = uuid.UUID(variable.value)
+        except ValueError:
+            log.warning("process instance %s has a caseId that is no id", variable.scope_key)
+        else:
+            await bind_instance(
+                session, case_id, variable.process_instance_key, variable.bpmn_process_id
+            )
     insert = _insert_for(session)
     statement = insert(EngineVariable).values(
         scope_key=variable.scope_key,
         name=variable.name,
         process_instance_key=variable.process_instance_key,
-        value=value,
-        position=record.position,
+        value=variable.value,
+        position=variable.position,
     )
     await session.execute(
         statement.on_conflict_do_update(
@@ -83,10 +94,8 @@ async def record_variable(session: AsyncSession, record: VariableRecord) -> None
     )
 
 
-async def record_process_instance(session: AsyncSession, record: ProcessInstanceRecord) -> None:
+async def record_process_instance(session: AsyncSession, record: ProcessInstanceEvent) -> None:
     """Remember where scopes sit; forget a process instance's data when it ends."""
-    if record.record_type != "EVENT":
-        return
     value = record.value
     key = value.process_instance_key
     insert = _insert_for(session)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +22,9 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devtools.camunda import CamundaEngine, ensure_distribution
+from devtools.ports import free_port
 from devtools.postgres import PostgresServer
+from devtools.reaper import spawn_watched, terminate_watched
 from devtools.redis_server import RedisServer
 from panel_core import constants as c
 from panel_core.cli import deploy, migrate
@@ -63,6 +65,7 @@ def _settings(
         login_ip_limit=100_000,
         login_case_limit=10_000,
         hash_key="test-hash-key-0123456789abcdef0123456789",
+        worker_http_port=free_port(),
     )
 
 
@@ -98,23 +101,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             asyncio.run(deploy(settings))
             log_path = base / "workers.log"
             with log_path.open("wb") as log:
-                workers = subprocess.Popen(
+                workers = spawn_watched(
                     [sys.executable, "-m", "workers.main"],
                     cwd=REPO_ROOT,
                     env=settings_env(settings),
                     stdout=log,
-                    stderr=subprocess.STDOUT,
                 )
             try:
                 time.sleep(0.5)
                 assert workers.poll() is None, log_path.read_text()
                 yield Stack(redis, postgres, engine, settings, log_path)
             finally:
-                workers.terminate()
-                try:
-                    workers.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    workers.kill()
+                terminate_watched(workers, timeout=15)
         finally:
             engine.stop()
 
@@ -138,7 +136,26 @@ def app(stack: Stack) -> Litestar:
     return create_app(stack.settings)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Python's default SIGTERM/SIGHUP action ends the run without fixture teardown or exit
+    # hooks; as KeyboardInterrupt they take Ctrl-C's path, which stops the stack in order.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+
+
 def pytest_collection_modifyitems(items: list[Any]) -> None:
     # Engine tests share one engine; keep them after the fast tier so failures there show
     # first and quickly.
     items.sort(key=lambda item: item.get_closest_marker("engine") is not None)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.fault_report import REPORTS
+
+    if not REPORTS:
+        return
+    terminalreporter.section("fault injection: what the checker counted")
+    for fault, counts in REPORTS:
+        terminalreporter.write_line(f"{fault}:")
+        for name, value in counts.items():
+            terminalreporter.write_line(f"    {name}: {value}")

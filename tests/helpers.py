@@ -11,14 +11,30 @@ from datetime import date
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 from litestar.testing import AsyncTestClient
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
+from panel_core import constants as c
 from panel_core.auth.pesel import make_pesel
 from panel_core.constants import CASE_TYPE_CREDIT
 from panel_core.settings import Settings
 
 T = TypeVar("T")
+
+VALID_ANSWERS: dict[str, dict[str, Any]] = {
+    c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
+    c.ELEMENT_TASK_INCOME: {
+        "employmentType": "employed",
+        "monthlyNetIncome": "8500",
+        "employerName": "Example Industries",
+    },
+    c.ELEMENT_TASK_QUESTIONNAIRE: {
+        "relationshipToBorrower": "partner",
+        "maritalStatus": "married",
+        "dependants": "2",
+    },
+}
 
 
 async def eventually(
@@ -95,8 +111,18 @@ async def open_case_via_channel(settings: Settings, people: list[dict[str, str]]
     return body
 
 
-# The smallest file every PDF reader and the panel's content check accept as a PDF.
-PDF_BYTES = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+# A small, well-formed PDF (one blank A4 page, written by pikepdf) that every PDF reader and
+# the panel's structure check accept.
+PDF_BYTES = (
+    b"%PDF-1.3\n%\xbf\xf7\xa2\xfe\n1 0 obj\n<< /Pages 2 0 R /Type /Catalog >>\nendobj\n"
+    b"2 0 obj\n<< /Count 1 /Kids [ 3 0 R ] /Type /Pages >>\nendobj\n3 0 obj\n"
+    b"<< /Contents 4 0 R /MediaBox [ 0 0 595 842 ] /Parent 2 0 R /Resources "
+    b"<< >> /Type /Page >>\nendobj\n4 0 obj\n<< /Length 0 >>\nstream\n\nendstream\nendobj\n"
+    b"xref\n0 5\n0000000000 65535 f \n0000000015 00000 n \n0000000064 00000 n \n"
+    b"0000000123 00000 n \n0000000229 00000 n \ntrailer << /Root 1 0 R /Size 5 /ID "
+    b"[<31415926535897932384626433832795><31415926535897932384626433832795>] >>\n"
+    b"startxref\n278\n%%EOF\n"
+)
 
 
 async def upload_document(
@@ -116,17 +142,18 @@ async def upload_document(
 
 async def sign_task(client: AsyncTestClient[Any], task_id: str, phone: str, redis_url: str) -> Any:
     """Read the document, ask for a code, take it from the phone's SMS, and sign."""
-    from tests.sms_inbox import code_in, message_naming
+    from tests.sms_inbox import code_in, message_naming, messages_naming
 
     document = await client.get(f"/api/participant/tasks/{task_id}/signing-document")
     assert document.status_code == 200, document.text
     sha256 = document.json()["sha256"]
+    earlier = len(await messages_naming(redis_url, phone, sha256[:8]))
     sent = await client.post(
         f"/api/participant/tasks/{task_id}/signing-code", headers=csrf_headers(client)
     )
     assert sent.status_code == 202, sent.text
     # The SMS names the document it signs, so the person can check it against the page.
-    text = await message_naming(redis_url, phone, sha256[:8])
+    text = await message_naming(redis_url, phone, sha256[:8], after=earlier)
     return await client.post(
         f"/api/participant/tasks/{task_id}/completion",
         json={
@@ -138,3 +165,53 @@ async def sign_task(client: AsyncTestClient[Any], task_id: str, phone: str, redi
         },
         headers=csrf_headers(client),
     )
+
+
+async def open_tasks(client: AsyncTestClient[Any], count: int) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        response = await client.get("/api/participant/tasks")
+        assert response.status_code == 200, response.text
+        tasks = [t for t in response.json() if t["state"] == "open"]
+        return tasks if len(tasks) >= count else None
+
+    return await eventually(probe, within=60)
+
+
+async def complete(client: AsyncTestClient[Any], task: dict[str, Any]) -> httpx.Response:
+    return await client.post(
+        f"/api/participant/tasks/{task['id']}/completion",
+        json={"variables": VALID_ANSWERS[task["elementId"]]},
+        headers=csrf_headers(client),
+    )
+
+
+def cut_off(settings: Settings) -> Settings:
+    """A BFF whose engine calls fail at once and are retried only a minute later."""
+    return msgspec.structs.replace(
+        settings,
+        camunda_rest_url="http://127.0.0.1:9",
+        completion_retry_initial_seconds=120.0,
+        completion_retry_max_seconds=120.0,
+    )
+
+
+async def forms_done_until_signing(client: AsyncTestClient[Any]) -> dict[str, Any]:
+    """Send the participant's three forms (with the proof of income), then wait for the
+    signing task the process opens next; return it."""
+    tasks = await open_tasks(client, 3)
+    income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+    uploaded = await upload_document(client, income["id"], "incomeProof")
+    assert uploaded.status_code == 201, uploaded.text
+    for task in tasks:
+        sent = await complete(client, task)
+        assert sent.status_code == 202, sent.text
+
+    async def signing() -> dict[str, Any] | None:
+        listed = (await client.get("/api/participant/tasks")).json()
+        return next(
+            (t for t in listed if t["elementId"] == c.ELEMENT_TASK_SIGN and t["state"] == "open"),
+            None,
+        )
+
+    found: dict[str, Any] = await eventually(signing, within=60)
+    return found

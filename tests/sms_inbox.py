@@ -40,16 +40,24 @@ def code_in(text: str) -> str:
     return match.group(1)
 
 
-async def message_naming(redis_url: str, phone: str, fragment: str, *, within: float = 30) -> str:
-    """Wait for the phone's message that contains the fragment (e.g. a document fingerprint).
+async def messages_naming(redis_url: str, phone: str, fragment: str) -> list[str]:
+    """The phone's messages that contain the fragment, newest first."""
+    return [
+        str(m["text"]) for m in await messages_to(redis_url, phone) if fragment in str(m["text"])
+    ]
+
+
+async def message_naming(
+    redis_url: str, phone: str, fragment: str, *, after: int = 0, within: float = 30
+) -> str:
+    """Wait for the phone's newest message that contains the fragment (e.g. a document
+    fingerprint), once more than ``after`` of them arrived.
 
     Found by content, not position: an invitation sent moments earlier may still be arriving.
     """
 
     async def probe() -> str | None:
-        for message in await messages_to(redis_url, phone):
-            if fragment in str(message["text"]):
-                return str(message["text"])
-        return None
+        found = await messages_naming(redis_url, phone, fragment)
+        return found[0] if len(found) > after else None
 
     return await eventually(probe, within=within)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
@@ -30,9 +29,12 @@ from panel_core.db.models import (
 from panel_core.engine.records import FormValue, ProcessValue, UserTaskValue
 from tests.conftest import Stack
 from tests.helpers import (
+    VALID_ANSWERS,
+    complete,
     csrf_headers,
     engine_post,
     eventually,
+    open_tasks,
     person,
     sign_in,
     sign_task,
@@ -47,20 +49,6 @@ PARTICIPANT_ELEMENTS = {
     c.ELEMENT_TASK_INCOME,
     c.ELEMENT_TASK_QUESTIONNAIRE,
 }
-VALID_ANSWERS: dict[str, dict[str, Any]] = {
-    c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
-    c.ELEMENT_TASK_INCOME: {
-        "employmentType": "employed",
-        "monthlyNetIncome": "8500",
-        "employerName": "Example Industries",
-    },
-    c.ELEMENT_TASK_QUESTIONNAIRE: {
-        "relationshipToBorrower": "partner",
-        "maritalStatus": "married",
-        "dependants": "2",
-    },
-}
-
 ClientFactory = Callable[[], AbstractAsyncContextManager[AsyncTestClient[Any]]]
 
 
@@ -92,30 +80,12 @@ async def open_case(client: AsyncTestClient[Any], co_borrowers: int) -> dict[str
     return body
 
 
-async def open_tasks(client: AsyncTestClient[Any], count: int) -> list[dict[str, Any]]:
-    async def probe() -> list[dict[str, Any]] | None:
-        response = await client.get("/api/participant/tasks")
-        assert response.status_code == 200, response.text
-        tasks = [t for t in response.json() if t["state"] == "open"]
-        return tasks if len(tasks) >= count else None
-
-    return await eventually(probe, within=60)
-
-
 async def case_tasks(sessions: async_sessionmaker[AsyncSession], case_id: str) -> list[PanelTask]:
     async with sessions() as session:
         result = await session.execute(
             select(PanelTask).where(PanelTask.case_id == uuid.UUID(case_id))
         )
         return list(result.scalars())
-
-
-async def complete(client: AsyncTestClient[Any], task: dict[str, Any]) -> httpx.Response:
-    return await client.post(
-        f"/api/participant/tasks/{task['id']}/completion",
-        json={"variables": VALID_ANSWERS[task["elementId"]]},
-        headers=csrf_headers(client),
-    )
 
 
 async def _open_signing_task(client: AsyncTestClient[Any]) -> list[dict[str, Any]] | None:

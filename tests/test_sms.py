@@ -26,8 +26,9 @@ from panel_core import constants as c
 from panel_core.cli import migrate
 from panel_core.db.models import SmsMessage, SmsState, utcnow
 from panel_core.db.session import create_engine, create_session_factory
+from panel_core.outbox import Outbox
 from panel_core.settings import Settings
-from panel_core.sms.dispatcher import SmsDispatcher
+from panel_core.sms.dispatcher import SmsOutbox
 from panel_core.sms.outbox import enqueue_sms
 from panel_core.sms.providers import (
     DEV_OUTBOX_KEY,
@@ -162,9 +163,9 @@ async def make_due(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 def dispatcher(
     sessions: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient, **kw: Any
-) -> SmsDispatcher:
+) -> Outbox[Any, Any]:
     provider = SmsApiProvider(http, base_url=stub.url, token=TOKEN, sender="Bank")
-    return SmsDispatcher(sessions, provider, retry_initial_seconds=30, **kw)
+    return Outbox(sessions, SmsOutbox(provider, retry_initial_seconds=30, **kw))
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -182,7 +183,7 @@ async def test_a_sent_message_records_the_provider_id_and_forgets_the_code(
     outbox: async_sessionmaker[AsyncSession], stub: SmsApiStub, http: httpx.AsyncClient
 ) -> None:
     await queue(outbox)
-    assert await dispatcher(outbox, stub, http).send_due() == 1
+    assert await dispatcher(outbox, stub, http).drain() == 1
     message = await only_message(outbox)
     assert message.state == SmsState.SENT
     assert message.provider == "smsapi" and message.provider_message_id == "smsapi-1"
@@ -204,23 +205,23 @@ async def test_a_provider_outage_delays_the_message_and_loses_nothing(
     await queue(outbox)
     sender = dispatcher(outbox, stub, http)
     stub.mode = "server-error"
-    await sender.send_due()
+    await sender.drain()
     first = await only_message(outbox)
     assert first.state == SmsState.PENDING and first.attempts == 1
     # SQLite hands datetimes back without their (UTC) zone.
     assert first.next_attempt_at.replace(tzinfo=UTC) > utcnow()
     assert first.body and "123456" in first.body
     # Not due yet: nothing is sent before the backoff has passed.
-    assert await sender.send_due() == 0
+    assert await sender.drain() == 0
     stub.mode = "timeout"
     await make_due(outbox)
-    await sender.send_due()
+    await sender.drain()
     second = await only_message(outbox)
     assert second.state == SmsState.PENDING and second.attempts == 2
     assert "Timeout" in (second.last_error or "")
     stub.mode = "ok"
     await make_due(outbox)
-    await sender.send_due()
+    await sender.drain()
     delivered = await only_message(outbox)
     assert delivered.state == SmsState.SENT and delivered.attempts == 3
     # Every attempt carried the same idx, so SMSAPI itself refuses a duplicate.
@@ -233,7 +234,7 @@ async def test_an_invalid_number_fails_at_once_and_keeps_no_code(
 ) -> None:
     await queue(outbox)
     stub.mode = "invalid-number"
-    await dispatcher(outbox, stub, http).send_due()
+    await dispatcher(outbox, stub, http).drain()
     message = await only_message(outbox)
     assert message.state == SmsState.FAILED and message.attempts == 1
     assert message.body is None
@@ -246,7 +247,7 @@ async def test_wrong_credentials_are_retried_not_dropped(
 ) -> None:
     await queue(outbox)
     stub.mode = "auth"
-    await dispatcher(outbox, stub, http).send_due()
+    await dispatcher(outbox, stub, http).drain()
     message = await only_message(outbox)
     assert message.state == SmsState.PENDING
     assert "error 101" in (message.last_error or "")
@@ -258,7 +259,7 @@ async def test_an_idx_already_used_means_an_earlier_attempt_got_through(
 ) -> None:
     await queue(outbox)
     stub.mode = "idx-used"
-    await dispatcher(outbox, stub, http).send_due()
+    await dispatcher(outbox, stub, http).drain()
     assert (await only_message(outbox)).state == SmsState.SENT
 
 
@@ -271,7 +272,7 @@ async def test_a_message_is_given_up_after_the_last_attempt(
     sender = dispatcher(outbox, stub, http, max_attempts=3)
     for _ in range(3):
         await make_due(outbox)
-        await sender.send_due()
+        await sender.drain()
     message = await only_message(outbox)
     assert message.state == SmsState.FAILED and message.attempts == 3
     assert message.body is None

@@ -5,92 +5,40 @@ Zeebe 8.6 has no task listeners; the exporter is how a user task's lifecycle rea
 (CREATED, COMPLETED, CANCELED), the same records Camunda's own Tasklist is built from. A
 consumer group gives at-least-once delivery: a record is acknowledged only after its effect
 is committed, and records a crashed consumer left unacknowledged are claimed again.
+
+Three things can stop a record, and each is handled differently:
+
+* an outage of PostgreSQL or Redis: nothing is acknowledged, and the loop waits it out
+  with backoff;
+* a record that must wait for another (a task whose form is not known yet): it stays
+  pending and is tried again on every round, for at most ``defer_limit_seconds`` after it
+  was exported;
+* a record that can never be applied (unreadable, or an error that is no outage): it is
+  moved to the dead-letter stream with the reason, logged once, counted, and the stream
+  moves on. ``customer-panel dead-letters`` lists and replays them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panel_core import constants as c
-from panel_core.db.models import TaskState
-from panel_core.engine.records import (
-    decode_form,
-    decode_process,
-    decode_process_instance,
-    decode_user_task,
-    decode_variable,
-)
-from panel_core.tasks import (
-    FormNotYetKnownError,
-    record_form,
-    record_process,
-    record_task_closed,
-    record_task_created,
-)
-from panel_core.variables import record_process_instance, record_variable
+from panel_core.engine.mirror import DEAD_LETTER_STREAM, HANDLERS, STREAMS, record_payload
+from panel_core.engine.records import NotYetKnownError, UnreadableRecordError
+from panel_core.metrics import DEAD_LETTERS, ENGINE_RECORDS, RECORDS_DEFERRED
+from panel_core.resilience import backoff_delay, is_transient, sleep_unless
 
 log = logging.getLogger(__name__)
 
-# Streams are read in this order within every batch: a process and a form must be known
-# before the task that names and pins them, and a task's variables before its page shows.
-STREAMS = (
-    c.STREAM_PROCESS,
-    c.STREAM_FORM,
-    c.STREAM_PROCESS_INSTANCE,
-    c.STREAM_VARIABLE,
-    c.STREAM_USER_TASK,
-)
-
-
-async def handle_form_record(session: AsyncSession, payload: bytes) -> None:
-    record = decode_form(payload)
-    if record.record_type == "EVENT" and record.intent == "CREATED":
-        await record_form(session, record.value)
-
-
-async def handle_process_record(session: AsyncSession, payload: bytes) -> None:
-    record = decode_process(payload)
-    if record.record_type == "EVENT" and record.intent == "CREATED":
-        await record_process(session, record.value)
-
-
-async def handle_user_task_record(session: AsyncSession, payload: bytes) -> None:
-    record = decode_user_task(payload)
-    if record.record_type != "EVENT":
-        return
-    if record.intent == "CREATED":
-        created = await record_task_created(session, record.value)
-        if not created:
-            log.info("user task %s already recorded", record.value.user_task_key)
-    elif record.intent == "COMPLETED":
-        await record_task_closed(session, record.value.user_task_key, TaskState.COMPLETED)
-    elif record.intent == "CANCELED":
-        await record_task_closed(session, record.value.user_task_key, TaskState.WITHDRAWN)
-
-
-async def handle_process_instance_record(session: AsyncSession, payload: bytes) -> None:
-    await record_process_instance(session, decode_process_instance(payload))
-
-
-async def handle_variable_record(session: AsyncSession, payload: bytes) -> None:
-    await record_variable(session, decode_variable(payload))
-
-
-HANDLERS: dict[str, Callable[[AsyncSession, bytes], Awaitable[None]]] = {
-    c.STREAM_PROCESS: handle_process_record,
-    c.STREAM_FORM: handle_form_record,
-    c.STREAM_PROCESS_INSTANCE: handle_process_instance_record,
-    c.STREAM_VARIABLE: handle_variable_record,
-    c.STREAM_USER_TASK: handle_user_task_record,
-}
+# Dead letters are kept for an operator; the stream is capped so a flood cannot fill Redis.
+DEAD_LETTER_MAX = 100_000
 
 
 def _by_stream(batches: Any) -> dict[str, list[Any]]:
@@ -100,6 +48,15 @@ def _by_stream(batches: Any) -> dict[str, list[Any]]:
         (name.decode() if isinstance(name, bytes) else str(name)): list(entries)
         for name, entries in pairs
     }
+
+
+def entry_age_seconds(entry_id: bytes | str, now: float) -> float:
+    """How long ago the exporter wrote the entry: stream ids start with its milliseconds."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    try:
+        return now - int(text.split("-", 1)[0]) / 1000
+    except ValueError:
+        return 0.0
 
 
 class EngineRecordConsumer:
@@ -113,6 +70,8 @@ class EngineRecordConsumer:
         block_ms: int = 1000,
         batch: int = 100,
         claim_idle_ms: int = 30_000,
+        defer_limit_seconds: float = 300.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._sessions = sessions
@@ -121,7 +80,11 @@ class EngineRecordConsumer:
         self._block_ms = block_ms
         self._batch = batch
         self._claim_idle_ms = claim_idle_ms
+        self._defer_limit = defer_limit_seconds
+        self._clock = clock
         self._stopped = asyncio.Event()
+        # Entries already reported as waiting, so a long wait is logged once, not per round.
+        self._waiting: set[bytes | str] = set()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -136,22 +99,62 @@ class EngineRecordConsumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    async def _dead_letter(
+        self, stream: str, entry_id: bytes | str, payload: bytes, reason: str, kind: str
+    ) -> None:
+        # One transaction: the record is never both set aside and still pending, nor lost.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                DEAD_LETTER_STREAM,
+                {"stream": stream, "entry": entry_id, "reason": reason, "record": payload},
+                maxlen=DEAD_LETTER_MAX,
+                approximate=True,
+            )
+            pipe.xack(stream, self._group, entry_id)
+            await pipe.execute()
+        self._waiting.discard(entry_id)
+        DEAD_LETTERS.labels(stream, kind).inc()
+        log.error("engine record %s of %s set aside (%s): %s", entry_id, stream, kind, reason)
+
     async def process_entry(
         self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]
     ) -> bool:
-        """Apply one record and acknowledge it; False leaves it pending for a later retry."""
-        payload = fields.get(b"record") or next(iter(fields.values()), b"")
+        """Apply one record and acknowledge it; False leaves it pending for a later retry.
+
+        An outage propagates (nothing is acknowledged); see the module docstring.
+        """
+        payload = record_payload(fields)
+        handler = HANDLERS[stream]
         try:
-            async with self._sessions() as session:
-                await HANDLERS[stream](session, payload)
-                await session.commit()
-        except FormNotYetKnownError:
-            return False
-        except msgspec.DecodeError:
-            # A record this version cannot read would block the stream forever; log it with
-            # its id so an operator can look at it, and move on.
-            log.exception("unreadable record %s on %s", entry_id, stream)
+            event = handler.read(payload)
+        except UnreadableRecordError as exc:
+            await self._dead_letter(stream, entry_id, payload, str(exc), "unreadable")
+            return True
+        if event is not None:
+            try:
+                async with self._sessions() as session:
+                    await handler.apply(session, event)
+                    await session.commit()
+            except NotYetKnownError as exc:
+                age = entry_age_seconds(entry_id, self._clock())
+                if age > self._defer_limit:
+                    reason = f"still waiting for {exc} after {age:.0f} s"
+                    await self._dead_letter(stream, entry_id, payload, reason, "waited-too-long")
+                    return True
+                RECORDS_DEFERRED.labels(stream).inc()
+                if entry_id not in self._waiting:
+                    self._waiting.add(entry_id)
+                    log.info("engine record %s of %s waits for %s", entry_id, stream, exc)
+                return False
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+                await self._dead_letter(stream, entry_id, payload, reason, "failed")
+                return True
+            ENGINE_RECORDS.labels(stream).inc()
         await self._redis.xack(stream, self._group, entry_id)
+        self._waiting.discard(entry_id)
         return True
 
     async def _apply(self, batches: Any) -> int:
@@ -190,20 +193,30 @@ class EngineRecordConsumer:
         return done
 
     async def run(self) -> None:
-        await self._wait_for_redis()
+        """Consume until stopped. Outages are waited out; a defect ends the loop (and the
+        process, non-zero)."""
+        failures = 0
+        groups_ready = False
         while not self._stopped.is_set():
             try:
+                if not groups_ready:
+                    await self.ensure_groups()
+                    groups_ready = True
                 await self.run_once()
-            except RedisError as exc:
-                log.warning("redis unavailable for engine records: %s", exc)
-                await asyncio.sleep(1.0)
-                await self._wait_for_redis()
-
-    async def _wait_for_redis(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                await self.ensure_groups()
-                return
-            except RedisError as exc:
-                log.warning("waiting for redis: %s", exc)
-                await asyncio.sleep(1.0)
+                failures = 0
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost the consumer group (restarted without persistence): the group
+                # starts again from the records still in the streams; see the operations
+                # guide on re-synchronising what was lost.
+                log.error("consumer group %s is gone from Redis; creating it again", self._group)
+                groups_ready = False
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                delay = backoff_delay(failures, 0.5, 30.0)
+                log.warning("engine records: waiting %.1f s for a service: %s", delay, exc)
+                await sleep_unless(self._stopped, delay)
+                groups_ready = False

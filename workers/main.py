@@ -1,4 +1,10 @@
-"""Entry point of the worker process: job workers, engine records and completion delivery."""
+"""Entry point of the worker process: job workers, engine records and the outboxes.
+
+Every loop waits out outages of PostgreSQL, Redis and the engine on its own, with backoff.
+If any loop ends anyway, that is a defect or a fatal misconfiguration: the process stops
+everything and exits non-zero, so that the supervisor (systemd, Kubernetes) restarts it and
+the failure is seen. A stop asked for by SIGTERM or SIGINT exits 0.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 from pyzeebe import ZeebeWorker, create_insecure_channel
@@ -14,107 +23,140 @@ from redis.asyncio import Redis
 
 from panel_core.auth.service import LoginService
 from panel_core.clock import SystemClock
-from panel_core.completions import CompletionDelivery
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient
-from panel_core.settings import Settings, get_settings
-from panel_core.sms.dispatcher import SmsDispatcher
-from panel_core.sms.providers import build_provider
-from workers.completion_dispatcher import run_dispatcher
+from panel_core.observability import configure_logging
+from panel_core.outboxes import engine_outboxes, sms_outbox
+from panel_core.settings import Settings, SettingsError, get_settings
+from panel_core.sms.providers import SmsConfigurationError, build_provider
 from workers.engine_records import EngineRecordConsumer
+from workers.observability import ObservabilityServer, WorkerProbes, create_observability_app
 from workers.routers import case_status, invitation
-from workers.sms_dispatcher import run_sms_dispatcher
 
 log = logging.getLogger("workers")
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+# A configuration the workers cannot run with (EX_CONFIG of sysexits.h).
+EXIT_CONFIG = 78
 
-async def run(settings: Settings, stopped: asyncio.Event) -> None:
+
+async def run(settings: Settings, stopped: asyncio.Event) -> int:
+    """Run until ``stopped`` is set (0) or a loop ends on its own (1)."""
     db = create_engine(settings.database_url)
     sessions = create_session_factory(db)
     redis = Redis.from_url(settings.redis_url)
     rest = CamundaRestClient(settings.camunda_rest_url, settings.camunda_request_timeout_seconds)
-    channel = create_insecure_channel(grpc_address=settings.zeebe_address)
-    worker = ZeebeWorker(
-        channel,
-        name=settings.worker_name,
-        stream_enabled=settings.worker_stream_jobs,
-        max_connection_retries=-1,
-    )
-    worker.include_router(
-        case_status.build_router(sessions, redis, settings.worker_max_concurrency)
-    )
-    login = LoginService(settings, sessions, redis, SystemClock())
-    worker.include_router(
-        invitation.build_router(settings, sessions, login, settings.worker_max_concurrency)
-    )
-    consumer = EngineRecordConsumer(
-        redis,
-        sessions,
-        group=settings.exporter_consumer_group,
-        # One stable name per host and process: a restarted worker picks up its own pending
-        # records first.
-        consumer=f"{socket.gethostname()}-{settings.worker_name}",
-    )
-    delivery = CompletionDelivery(
-        sessions,
-        rest,
-        retry_initial_seconds=settings.completion_retry_initial_seconds,
-        retry_max_seconds=settings.completion_retry_max_seconds,
-    )
     http = httpx.AsyncClient(timeout=settings.sms_request_timeout_seconds)
-    sms = SmsDispatcher(
-        sessions,
-        build_provider(settings, redis, http),
-        max_attempts=settings.sms_max_attempts,
-        retry_initial_seconds=settings.sms_retry_initial_seconds,
-        retry_max_seconds=settings.sms_retry_max_seconds,
-    )
-    tasks = [
-        asyncio.create_task(worker.work(), name="zeebe-worker"),
-        asyncio.create_task(consumer.run(), name="engine-records"),
-        asyncio.create_task(
-            run_dispatcher(delivery, settings.completion_dispatch_interval_seconds, stopped),
-            name="completion-dispatcher",
-        ),
-        asyncio.create_task(
-            run_sms_dispatcher(sms, settings.sms_dispatch_interval_seconds, stopped),
-            name="sms-dispatcher",
-        ),
-    ]
-    log.info("workers started (gateway %s)", settings.zeebe_address)
-    stop_wait = asyncio.create_task(stopped.wait())
-    done, _ = await asyncio.wait([*tasks, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not stop_wait and task.exception() is not None:
-            log.error("%s stopped", task.get_name(), exc_info=task.exception())
-    consumer.stop()
-    stopped.set()
-    await worker.stop()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    stop_wait.cancel()
-    await rest.aclose()
-    await http.aclose()
-    await redis.aclose()
-    await channel.close()
-    await db.dispose()
+    channel = create_insecure_channel(grpc_address=settings.zeebe_address)
+    try:
+        provider = build_provider(settings, redis, http)
+        worker = ZeebeWorker(
+            channel,
+            name=settings.worker_name,
+            stream_enabled=settings.worker_stream_jobs,
+            max_connection_retries=-1,
+        )
+        worker.include_router(
+            case_status.build_router(sessions, redis, settings.worker_max_concurrency)
+        )
+        login = LoginService(settings, sessions, redis, SystemClock())
+        worker.include_router(
+            invitation.build_router(settings, sessions, login, settings.worker_max_concurrency)
+        )
+        consumer = EngineRecordConsumer(
+            redis,
+            sessions,
+            group=settings.exporter_consumer_group,
+            # One stable name per host and process: a restarted worker picks up its own
+            # pending records first.
+            consumer=f"{socket.gethostname()}-{settings.worker_name}",
+            defer_limit_seconds=settings.record_defer_limit_seconds,
+        )
+        outboxes = engine_outboxes(settings, sessions, rest, redis)
+        sms = sms_outbox(settings, sessions, provider)
+        loops: dict[str, Coroutine[Any, Any, None]] = {
+            "zeebe-worker": worker.work(),
+            "engine-records": consumer.run(),
+            "completion-outbox": outboxes.completions.run(
+                stopped, settings.completion_dispatch_interval_seconds
+            ),
+            "engine-command-outbox": outboxes.commands.run(
+                stopped, settings.completion_dispatch_interval_seconds
+            ),
+            "sms-outbox": sms.run(stopped, settings.sms_dispatch_interval_seconds),
+        }
+        tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
+        server = None
+        if settings.worker_http_port:
+            probes = WorkerProbes(
+                sessions,
+                redis,
+                rest,
+                settings.exporter_consumer_group,
+                alive=lambda: not any(task.done() for task in tasks),
+            )
+            server = ObservabilityServer(
+                create_observability_app(probes),
+                settings.worker_http_host,
+                settings.worker_http_port,
+            )
+            tasks.append(asyncio.create_task(server.serve(), name="http"))
+        log.info("workers started (gateway %s)", settings.zeebe_address)
+        stop_wait = asyncio.create_task(stopped.wait())
+        done, _ = await asyncio.wait([*tasks, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        status = EXIT_OK
+        for task in done:
+            if task is stop_wait:
+                continue
+            status = EXIT_FAILED
+            error = task.exception()
+            if error is not None:
+                log.error("%s failed; stopping the workers", task.get_name(), exc_info=error)
+            else:
+                log.error("%s ended on its own; stopping the workers", task.get_name())
+        consumer.stop()
+        stopped.set()
+        if server is not None:
+            server.stop()
+        with contextlib.suppress(Exception):
+            await worker.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        stop_wait.cancel()
+        return status
+    finally:
+        await rest.aclose()
+        await http.aclose()
+        await redis.aclose()
+        await channel.close()
+        await db.dispose()
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def main() -> int:
+    configure_logging()
+    try:
+        settings = get_settings()
+    except (SettingsError, ValueError) as exc:
+        log.error("cannot start the workers: %s", exc)
+        return EXIT_CONFIG
     stopped = asyncio.Event()
 
-    async def _main() -> None:
+    async def _main() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopped.set)
-        await run(get_settings(), stopped)
+        try:
+            return await run(settings, stopped)
+        except SmsConfigurationError as exc:
+            log.error("cannot start the workers: %s", exc)
+            return EXIT_CONFIG
 
-    asyncio.run(_main())
+    return asyncio.run(_main())
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

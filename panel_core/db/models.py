@@ -13,10 +13,13 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import Uuid
@@ -24,6 +27,13 @@ from sqlalchemy.types import Uuid
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def text_enum(kind: type[enum.Enum], length: int = 16) -> Enum:
+    """A column of an enum's values, stored as plain text (no database enum type to migrate)."""
+    return Enum(
+        kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class Base(DeclarativeBase):
@@ -47,7 +57,43 @@ class TaskState(enum.StrEnum):
 class SubmissionState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    # The engine refused this completion for good; the task went back to the participant,
+    # who may send it again as a new submission.
     REJECTED = "rejected"
+    # The engine no longer has the task (an earlier attempt got through and only its answer
+    # was lost, or the task was completed or cancelled elsewhere): the engine's own record of
+    # the task decides whether it is delivered or withdrawn.
+    UNCONFIRMED = "unconfirmed"
+    # The engine cancelled the task before the completion reached it.
+    WITHDRAWN = "withdrawn"
+
+
+# A task has at most one submission in these states; rejected and withdrawn ones stay on
+# record beside it.
+ACTIVE_SUBMISSION_STATES = (
+    SubmissionState.PENDING,
+    SubmissionState.DELIVERED,
+    SubmissionState.UNCONFIRMED,
+)
+_ACTIVE_SUBMISSION = text("state IN ('pending', 'delivered', 'unconfirmed')")
+
+
+class OutboxColumns:
+    """What every outbox row carries for the dispatcher (panel_core/outbox).
+
+    A row is claimed by writing a lease (owner and expiry) in one short transaction; the
+    external call is made outside any transaction, and only the lease's owner may write its
+    outcome. A claimant that dies leaves a lease that simply runs out.
+    """
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    leased_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    # The HTTP request that queued the row, so that the log lines of its delivery (often in
+    # another process) can be found from the request.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Case(Base):
@@ -58,6 +104,8 @@ class Case(Base):
     case_type: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(64))
+    # The BPMN process that runs the case, and its instance once the engine started it.
+    process_id: Mapped[str | None] = mapped_column(String(255))
     process_instance_key: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -148,9 +196,7 @@ class PanelTask(Base):
     follow_up_date: Mapped[datetime | None]
     priority: Mapped[int] = mapped_column(Integer, default=50)
     state: Mapped[TaskState] = mapped_column(
-        Enum(
-            TaskState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-        ),
+        text_enum(TaskState),
         default=TaskState.OPEN,
         index=True,
     )
@@ -158,14 +204,27 @@ class PanelTask(Base):
     closed_at: Mapped[datetime | None]
 
 
-class TaskSubmission(Base):
-    """A completion as the participant submitted it, stored before the engine is called."""
+class TaskSubmission(OutboxColumns, Base):
+    """A completion as the participant submitted it, stored before the engine is called.
+
+    Every attempt stays on record: a completion the engine refused keeps its row when the
+    participant sends the task again.
+    """
 
     __tablename__ = "task_submission"
+    __table_args__ = (
+        Index(
+            "uq_task_submission_active",
+            "panel_task_id",
+            unique=True,
+            postgresql_where=_ACTIVE_SUBMISSION,
+            sqlite_where=_ACTIVE_SUBMISSION,
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     panel_task_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("panel_task.id", ondelete="CASCADE"), unique=True
+        ForeignKey("panel_task.id", ondelete="CASCADE"), index=True
     )
     user_task_key: Mapped[int] = mapped_column(BigInteger)
     # Everything the participant answered; it stays in the panel.
@@ -174,18 +233,10 @@ class TaskSubmission(Base):
     variables: Mapped[dict[str, Any]]
     submitted_by: Mapped[str] = mapped_column(String(255))
     state: Mapped[SubmissionState] = mapped_column(
-        Enum(
-            SubmissionState,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        text_enum(SubmissionState),
         default=SubmissionState.PENDING,
         index=True,
     )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
 
@@ -217,7 +268,7 @@ class SmsState(enum.StrEnum):
     FAILED = "failed"
 
 
-class SmsMessage(Base):
+class SmsMessage(OutboxColumns, Base):
     """The SMS outbox: a message is stored first and sent by the dispatcher with retries."""
 
     __tablename__ = "sms_outbox"
@@ -238,17 +289,12 @@ class SmsMessage(Base):
     # Bodies carry one-time codes: cleared as soon as the message is sent or given up.
     body: Mapped[str | None] = mapped_column(Text)
     state: Mapped[SmsState] = mapped_column(
-        Enum(
-            SmsState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-        ),
+        text_enum(SmsState),
         default=SmsState.PENDING,
         index=True,
     )
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
@@ -336,12 +382,7 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     state: Mapped[DocumentState] = mapped_column(
-        Enum(
-            DocumentState,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        text_enum(DocumentState),
         default=DocumentState.UPLOADED,
         index=True,
     )
@@ -352,7 +393,13 @@ class Document(Base):
 
 
 class SignatureRecord(Base):
-    """A document signed with a one-time SMS code bound to the document's SHA-256."""
+    """A document signed with a one-time SMS code bound to the document's SHA-256.
+
+    It keeps the exact bytes that were signed, so the bank can always show what the person
+    signed, whatever later happens to the answers, the translations or the page. Rows are
+    never updated (on PostgreSQL a trigger refuses it); a task sent again after a refusal is
+    signed again, in a row of its own.
+    """
 
     __tablename__ = "signature_record"
 
@@ -364,10 +411,20 @@ class SignatureRecord(Base):
         ForeignKey("participant.id", ondelete="CASCADE"), index=True
     )
     panel_task_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("panel_task.id", ondelete="CASCADE"), unique=True
+        ForeignKey("panel_task.id", ondelete="CASCADE"), index=True
     )
+    # The submission the signature was sent with.
+    submission_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("task_submission.id", ondelete="SET NULL"), index=True
+    )
+    # Set in the transaction that stores both, so the submission is written first.
+    submission: Mapped[TaskSubmission | None] = relationship(lazy="raise")
     document_name: Mapped[str] = mapped_column(String(255))
     document_sha256: Mapped[str] = mapped_column(String(64))
+    # The signed bytes themselves; their SHA-256 is document_sha256.
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    media_type: Mapped[str] = mapped_column(String(128))
+    filename: Mapped[str] = mapped_column(String(255))
     # How the signer was verified: the SMS code's purpose and the number it went to (masked).
     verification: Mapped[dict[str, Any]]
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -403,3 +460,68 @@ class EngineVariable(Base):
     value: Mapped[Any] = mapped_column(JSON(none_as_null=False), nullable=True)
     # The record's log position: a record delivered again never overwrites a newer value.
     position: Mapped[int] = mapped_column(BigInteger)
+
+
+class CommandState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    # The engine refused the command for good; an operator looks at last_error.
+    FAILED = "failed"
+
+
+class EngineCommandKind(enum.StrEnum):
+    START_PROCESS = "start-process"
+    # A second process instance of one case (a start whose answer was lost and was sent
+    # again) is cancelled: a case has exactly one instance.
+    CANCEL_INSTANCE = "cancel-instance"
+
+
+class EngineCommand(OutboxColumns, Base):
+    """A command for the engine, stored in the transaction that decided it, sent later."""
+
+    __tablename__ = "engine_command"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # "start:<case id>", "cancel:<process instance key>": the same command is queued once.
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[EngineCommandKind] = mapped_column(text_enum(EngineCommandKind, length=32))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    process_id: Mapped[str | None] = mapped_column(String(255))
+    process_instance_key: Mapped[int | None] = mapped_column(BigInteger)
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[CommandState] = mapped_column(
+        text_enum(CommandState),
+        default=CommandState.PENDING,
+        index=True,
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+
+
+class ChannelRequest(Base):
+    """An ``Idempotency-Key`` a channel sent with a request to open a case."""
+
+    __tablename__ = "channel_request"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Keyed hash of the request body: the same key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EngineTaskEnd(Base):
+    """That the engine ended a user task, kept even if the task is not (yet) in the panel.
+
+    Records of different streams and batches can overtake one another: a CANCELED may be
+    applied while the CREATED it follows is still waiting for its form. The CREATED then
+    finds the end here and records the task as already ended, never as open.
+    """
+
+    __tablename__ = "engine_task_end"
+
+    user_task_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16))
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow)

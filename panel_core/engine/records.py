@@ -2,16 +2,36 @@
 
 Only the fields the panel reads are declared; msgspec ignores the rest, so newer engine
 versions that add fields keep working.
+
+Each ``read_*`` function turns one record into what the panel applies, parsing everything
+the record embeds (base64 resources, form JSON, BPMN XML, dates, variable values) up front.
+A record that cannot be read raises ``UnreadableRecordError`` here, before any database work,
+so the record consumer can set it aside without ever confusing it with an outage.
+``None`` means the record is of no interest to the panel (a command, another intent).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+from xml.etree import ElementTree
 
 import msgspec
+
+_BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+T = TypeVar("T")
+
+
+class UnreadableRecordError(ValueError):
+    """The record cannot be read by this version of the panel; the message says why."""
+
+
+class NotYetKnownError(LookupError):
+    """A record refers to something whose own record has not been applied yet."""
 
 
 class UserTaskValue(msgspec.Struct, frozen=True, rename="camel"):
@@ -36,62 +56,12 @@ class FormValue(msgspec.Struct, frozen=True, rename="camel"):
     version: int
     resource: str
 
-    def schema(self) -> dict[str, Any]:
-        """The form's JSON document (the exporter sends the resource base64-encoded)."""
-        decoded: dict[str, Any] = json.loads(base64.b64decode(self.resource))
-        return decoded
-
 
 class ProcessValue(msgspec.Struct, frozen=True, rename="camel"):
     process_definition_key: int
     bpmn_process_id: str
     version: int
     resource: str
-
-    def bpmn_xml(self) -> bytes:
-        return base64.b64decode(self.resource)
-
-
-class ProcessRecord(msgspec.Struct, frozen=True, rename="camel"):
-    key: int
-    intent: str
-    record_type: str
-    value: ProcessValue
-
-
-class UserTaskRecord(msgspec.Struct, frozen=True, rename="camel"):
-    key: int
-    intent: str
-    record_type: str
-    value: UserTaskValue
-    position: int = 0
-    partition_id: int = 1
-
-
-class FormRecord(msgspec.Struct, frozen=True, rename="camel"):
-    key: int
-    intent: str
-    record_type: str
-    value: FormValue
-
-
-def decode_user_task(payload: bytes | str) -> UserTaskRecord:
-    return msgspec.json.decode(payload, type=UserTaskRecord)
-
-
-def decode_form(payload: bytes | str) -> FormRecord:
-    return msgspec.json.decode(payload, type=FormRecord)
-
-
-def decode_process(payload: bytes | str) -> ProcessRecord:
-    return msgspec.json.decode(payload, type=ProcessRecord)
-
-
-def parse_engine_datetime(value: str) -> datetime | None:
-    """Due and follow-up dates arrive as ISO 8601 strings, empty when not set."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value)
 
 
 class VariableValue(msgspec.Struct, frozen=True, rename="camel"):
@@ -100,31 +70,197 @@ class VariableValue(msgspec.Struct, frozen=True, rename="camel"):
     value: str
     scope_key: int
     process_instance_key: int
-
-
-class VariableRecord(msgspec.Struct, frozen=True, rename="camel"):
-    intent: str
-    record_type: str
-    value: VariableValue
-    position: int = 0
+    bpmn_process_id: str = ""
 
 
 class ProcessInstanceValue(msgspec.Struct, frozen=True, rename="camel"):
     bpmn_element_type: str
     flow_scope_key: int
     process_instance_key: int
+    bpmn_process_id: str = ""
+    parent_process_instance_key: int = -1
 
 
-class ProcessInstanceRecord(msgspec.Struct, frozen=True, rename="camel"):
-    key: int
+class _Record(msgspec.Struct, frozen=True, rename="camel"):
     intent: str
     record_type: str
+    key: int = -1
+    position: int = 0
+
+
+class _UserTaskRecord(_Record, frozen=True):
+    value: UserTaskValue | None = None
+
+
+class _FormRecord(_Record, frozen=True):
+    value: FormValue | None = None
+
+
+class _ProcessRecord(_Record, frozen=True):
+    value: ProcessValue | None = None
+
+
+class _VariableRecord(_Record, frozen=True):
+    value: VariableValue | None = None
+
+
+class _ProcessInstanceRecord(_Record, frozen=True):
+    value: ProcessInstanceValue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormDeployed:
+    form_key: int
+    form_id: str
+    version: int
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessDeployed:
+    process_definition_key: int
+    bpmn_process_id: str
+    version: int
+    element_names: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UserTaskEvent:
+    intent: str
+    task: UserTaskValue
+    due_date: datetime | None
+    follow_up_date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VariableEvent:
+    intent: str
+    name: str
+    value: Any
+    scope_key: int
+    process_instance_key: int
+    bpmn_process_id: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInstanceEvent:
+    intent: str
+    key: int
     value: ProcessInstanceValue
 
 
-def decode_variable(payload: bytes | str) -> VariableRecord:
-    return msgspec.json.decode(payload, type=VariableRecord)
+def _decode(payload: bytes | str, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(payload, type=kind)
+    except msgspec.MsgspecError as exc:
+        raise UnreadableRecordError(f"not a record this version reads: {exc}") from exc
 
 
-def decode_process_instance(payload: bytes | str) -> ProcessInstanceRecord:
-    return msgspec.json.decode(payload, type=ProcessInstanceRecord)
+def _value(value: T | None) -> T:
+    if value is None:
+        raise UnreadableRecordError("the record has no value")
+    return value
+
+
+def parse_engine_datetime(value: str) -> datetime | None:
+    """Due and follow-up dates arrive as ISO 8601 strings, empty when not set."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UnreadableRecordError(f"not an ISO 8601 date: {value!r}") from exc
+
+
+def _base64(resource: str) -> bytes:
+    try:
+        return base64.b64decode(resource, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UnreadableRecordError(f"resource is not base64: {exc}") from exc
+
+
+def element_names(bpmn_xml: bytes) -> dict[str, str]:
+    """Names of the flow elements of a BPMN document, by element id."""
+    try:
+        # The document was accepted by the engine, which parses it without external entities;
+        # ElementTree does not resolve them either.
+        root = ElementTree.fromstring(bpmn_xml)  # noqa: S314
+    except ElementTree.ParseError as exc:
+        raise UnreadableRecordError(f"BPMN resource is not XML: {exc}") from exc
+    names: dict[str, str] = {}
+    for element in root.iter():
+        element_id, name = element.get("id"), element.get("name")
+        if element_id and name and element.tag.startswith(_BPMN_NS):
+            names[element_id] = " ".join(name.split())
+    return names
+
+
+def _is_event(record: _Record, *intents: str) -> bool:
+    return record.record_type == "EVENT" and (not intents or record.intent in intents)
+
+
+def read_form(payload: bytes | str) -> FormDeployed | None:
+    record = _decode(payload, _FormRecord)
+    if not _is_event(record, "CREATED"):
+        return None
+    form = _value(record.value)
+    resource = _base64(form.resource)
+    try:
+        schema = json.loads(resource)
+    except ValueError as exc:
+        raise UnreadableRecordError(f"form {form.form_id} is not JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise UnreadableRecordError(f"form {form.form_id} is not a JSON object")
+    return FormDeployed(form.form_key, form.form_id, form.version, schema)
+
+
+def read_process(payload: bytes | str) -> ProcessDeployed | None:
+    record = _decode(payload, _ProcessRecord)
+    if not _is_event(record, "CREATED"):
+        return None
+    process = _value(record.value)
+    names = element_names(_base64(process.resource))
+    return ProcessDeployed(
+        process.process_definition_key, process.bpmn_process_id, process.version, names
+    )
+
+
+def read_user_task(payload: bytes | str) -> UserTaskEvent | None:
+    record = _decode(payload, _UserTaskRecord)
+    if not _is_event(record):
+        return None
+    task = _value(record.value)
+    return UserTaskEvent(
+        record.intent,
+        task,
+        parse_engine_datetime(task.due_date),
+        parse_engine_datetime(task.follow_up_date),
+    )
+
+
+def read_variable(payload: bytes | str) -> VariableEvent | None:
+    record = _decode(payload, _VariableRecord)
+    if not _is_event(record, "CREATED", "UPDATED"):
+        return None
+    variable = _value(record.value)
+    try:
+        value = json.loads(variable.value)
+    except ValueError as exc:
+        raise UnreadableRecordError(f"variable {variable.name!r} is not JSON: {exc}") from exc
+    return VariableEvent(
+        record.intent,
+        variable.name,
+        value,
+        variable.scope_key,
+        variable.process_instance_key,
+        variable.bpmn_process_id,
+        record.position,
+    )
+
+
+def read_process_instance(payload: bytes | str) -> ProcessInstanceEvent | None:
+    record = _decode(payload, _ProcessInstanceRecord)
+    if not _is_event(record):
+        return None
+    return ProcessInstanceEvent(record.intent, record.key, _value(record.value))

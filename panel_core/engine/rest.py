@@ -18,8 +18,11 @@ import msgspec
 
 class DeliveryOutcome(enum.Enum):
     DELIVERED = "delivered"
-    # The engine answered and will never accept this command (bad request, task gone).
+    # The engine answered and will never accept this command (a bad or oversized request).
     REJECTED = "rejected"
+    # The engine has no such task (any more): completed or cancelled, perhaps by an earlier
+    # attempt of ours whose answer was lost. Its own record of the task tells which.
+    NOT_FOUND = "not-found"
     # The engine could not be reached or is busy; the same command may succeed later.
     RETRY = "retry"
 
@@ -37,6 +40,10 @@ class EngineRejectedError(RuntimeError):
     """The engine refused the request for a reason that will not go away by retrying."""
 
 
+class EngineNotFoundError(EngineRejectedError):
+    """The engine has no such resource (process definition, instance, task)."""
+
+
 class ProcessInstance(msgspec.Struct, frozen=True, rename="camel"):
     process_instance_key: int
     process_definition_key: int
@@ -46,6 +53,20 @@ class ProcessInstance(msgspec.Struct, frozen=True, rename="camel"):
 
 # HTTP statuses on which the same command is worth sending again.
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _refused_for_good(response: httpx.Response) -> bool:
+    """A 500 the gateway gives for a request the broker can never take (over its
+    ``maxMessageSize``): sending it again would fail forever."""
+    return response.status_code == 500 and _problem(response).get("title") == "MALFORMED_REQUEST"
 
 
 def _problem_detail(response: httpx.Response) -> str:
@@ -83,7 +104,9 @@ class CamundaRestClient:
         if response.is_success:
             return
         detail = _problem_detail(response)
-        if response.status_code in _RETRYABLE:
+        if response.status_code == 404:
+            raise EngineNotFoundError(detail)
+        if response.status_code in _RETRYABLE and not _refused_for_good(response):
             raise EngineUnavailableError(detail)
         raise EngineRejectedError(detail)
 
@@ -132,6 +155,10 @@ class CamundaRestClient:
         if response.is_success:
             return Delivery(DeliveryOutcome.DELIVERED)
         detail = _problem_detail(response)
+        if response.status_code == 404:
+            return Delivery(DeliveryOutcome.NOT_FOUND, detail)
+        if _refused_for_good(response):
+            return Delivery(DeliveryOutcome.REJECTED, detail)
         if response.status_code in _RETRYABLE or response.status_code in {401, 403}:
             # 401/403 mean the panel's credentials are wrong: an operator can fix that, and
             # the participant's submission must survive until then.

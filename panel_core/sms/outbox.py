@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core.db.models import SmsMessage, SmsState, utcnow
+from panel_core.observability import current_request_id
 from panel_core.sms.templates import render_sms
 
 
@@ -43,6 +44,7 @@ async def enqueue_sms(
             attempts=0,
             next_attempt_at=utcnow(),
             created_at=utcnow(),
+            request_id=current_request_id(),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )

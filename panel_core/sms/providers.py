@@ -27,6 +27,9 @@ from panel_core.settings import Settings
 
 DEV_OUTBOX_KEY = "dev:sms-outbox"
 DEV_OUTBOX_SIZE = 200
+# Every message reference the dev provider was asked to send, with how many times: like
+# SMSAPI's idx, a second request for the same reference sends nothing.
+DEV_SENT_KEY = "dev:sms-sent"
 
 SMSAPI_SENT_ALREADY = frozenset({53})
 SMSAPI_PERMANENT = frozenset({11, 12, 13, 14, 57, 59})
@@ -53,21 +56,36 @@ class SmsProvider(Protocol):
         ...
 
 
+# KEYS: sent hash, outbox list. ARGV: reference, entry, outbox size.
+_DEV_SEND = """
+local times = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if times == 1 then
+  redis.call('LPUSH', KEYS[2], ARGV[2])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+end
+return times
+"""
+
+
 class DevOutboxProvider:
-    """Demo mode only: messages land in a Redis list that /dev/outbox shows, like a mail catcher."""
+    """Demo mode only: messages land in a Redis list that /dev/outbox shows, like a mail
+    catcher. A reference is sent once, however often it is asked for, as SMSAPI does."""
 
     name = "dev"
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._send = redis.register_script(_DEV_SEND)
 
     async def send(self, phone_e164: str, text: str, reference: str) -> SendResult:
         entry = json.dumps({"id": reference, "to": phone_e164, "text": text, "at": time.time()})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(DEV_OUTBOX_KEY, entry)
-            pipe.ltrim(DEV_OUTBOX_KEY, 0, DEV_OUTBOX_SIZE - 1)
-            await pipe.execute()
-        return SendResult(SendOutcome.SENT, provider_message_id=reference)
+        times = int(
+            await self._send(
+                keys=[DEV_SENT_KEY, DEV_OUTBOX_KEY], args=[reference, entry, DEV_OUTBOX_SIZE]
+            )
+        )
+        detail = "" if times == 1 else f"sent already ({times - 1} earlier request(s))"
+        return SendResult(SendOutcome.SENT, provider_message_id=reference, detail=detail)
 
 
 class SmsApiProvider:

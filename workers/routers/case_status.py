@@ -8,8 +8,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
-from panel_core.cases import set_case_status
+from panel_core.cases import Binding, bind_instance, set_case_status
 from panel_core.live import STATUS_CHANGED, publish_case_update
+from workers.routers.errors import on_job_error
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class ModelError(ValueError):
 def build_router(
     sessions: async_sessionmaker[AsyncSession], redis: Redis, max_running_jobs: int
 ) -> ZeebeTaskRouter:
-    router = ZeebeTaskRouter()
+    router = ZeebeTaskRouter(exception_handler=on_job_error)
 
     # The signature is the input contract: pyzeebe fetches only ``caseId``.
     @router.task(task_type=c.JOB_SET_CASE_STATUS, max_running_jobs=max_running_jobs)  # type: ignore[arg-type]
@@ -38,11 +39,17 @@ def build_router(
             raise ModelError(f"Process variable {c.VAR_CASE_ID!r} is not a case id.") from exc
         # Setting the same status twice is harmless, so a redelivered job needs no guard.
         async with sessions() as session:
-            found = await set_case_status(session, case_id, status)
+            binding = await bind_instance(
+                session, case_id, job.process_instance_key, job.bpmn_process_id
+            )
+            if binding is Binding.UNKNOWN_CASE:
+                raise ModelError(f"Case {case_id} of job {job.key} is not registered in the panel.")
+            if binding is Binding.DUPLICATE:
+                # A second instance of the case, being cancelled: it must not move the case.
+                await session.commit()
+                return {}
+            await set_case_status(session, case_id, status)
             await session.commit()
-        if not found:
-            log.warning("case %s of job %s is not registered in the panel", case_id, job.key)
-            return {}
         await publish_case_update(redis, case_id, STATUS_CHANGED)
         return {}
 

@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
 from panel_core.auth.service import LoginService
+from panel_core.cases import Binding, bind_instance
 from panel_core.invitations import InvitationError, invite_participant
 from panel_core.settings import Settings
+from workers.routers.errors import on_job_error
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def build_router(
     login: LoginService,
     max_running_jobs: int,
 ) -> ZeebeTaskRouter:
-    router = ZeebeTaskRouter()
+    router = ZeebeTaskRouter(exception_handler=on_job_error)
 
     # The signature is the input contract: pyzeebe fetches only these two variables.
     @router.task(task_type=c.JOB_INVITE_PARTICIPANT, max_running_jobs=max_running_jobs)  # type: ignore[arg-type]
@@ -38,6 +40,13 @@ def build_router(
                 f"Job {job.key} needs variables {c.VAR_CASE_ID!r} and "
                 f"{c.VAR_PARTICIPANT}.{c.KEY_PARTICIPANT_ID}."
             ) from exc
+        async with sessions() as session:
+            binding = await bind_instance(
+                session, case_id, job.process_instance_key, job.bpmn_process_id
+            )
+            await session.commit()
+        if binding is Binding.DUPLICATE:
+            return {}
         try:
             sent = await invite_participant(
                 settings, sessions, login, case_id=case_id, participant_id=participant_id

@@ -1,0 +1,76 @@
+"""The engine mirror: what each of the exporter's streams does to the panel's database.
+
+Each stream has a reader (pure: payload to event, or ``UnreadableRecordError``) and an
+applier (database work in the caller's transaction; ``NotYetKnownError`` when the record
+must wait for another one). The record consumer in the workers runs them; the
+``customer-panel dead-letters --replay`` command runs the same pair on set-aside records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from panel_core import constants as c
+from panel_core.engine.records import (
+    read_form,
+    read_process,
+    read_process_instance,
+    read_user_task,
+    read_variable,
+)
+from panel_core.tasks import apply_user_task, record_form, record_process
+from panel_core.variables import record_process_instance, record_variable
+
+# Streams are read in this order within every batch: a process and a form must be known
+# before the task that names and pins them, and a task's variables before its page shows.
+STREAMS = (
+    c.STREAM_PROCESS,
+    c.STREAM_FORM,
+    c.STREAM_PROCESS_INSTANCE,
+    c.STREAM_VARIABLE,
+    c.STREAM_USER_TASK,
+)
+# Where records that cannot be applied are set aside, with the reason, for an operator.
+DEAD_LETTER_STREAM = "panel:engine-records:dead-letter"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHandler:
+    read: Callable[[bytes], Any]
+    apply: Callable[[AsyncSession, Any], Awaitable[None]]
+
+
+HANDLERS: dict[str, StreamHandler] = {
+    c.STREAM_PROCESS: StreamHandler(read_process, record_process),
+    c.STREAM_FORM: StreamHandler(read_form, record_form),
+    c.STREAM_PROCESS_INSTANCE: StreamHandler(read_process_instance, record_process_instance),
+    c.STREAM_VARIABLE: StreamHandler(read_variable, record_variable),
+    c.STREAM_USER_TASK: StreamHandler(read_user_task, apply_user_task),
+}
+
+
+def record_payload(fields: dict[bytes, bytes]) -> bytes:
+    """The record JSON of a stream entry (the exporter writes it under one field)."""
+    return fields.get(b"record") or next(iter(fields.values()), b"")
+
+
+async def replay_record(
+    sessions: async_sessionmaker[AsyncSession], stream: str, payload: bytes
+) -> str:
+    """Apply a set-aside record again: "applied", or why it still cannot be."""
+    handler = HANDLERS.get(stream)
+    if handler is None:
+        return f"not replayed: unknown stream {stream!r}"
+    try:
+        event = handler.read(payload)
+        if event is not None:
+            async with sessions() as session:
+                await handler.apply(session, event)
+                await session.commit()
+    except Exception as exc:
+        return f"not replayed: {type(exc).__name__}: {exc}"
+    return "applied"
