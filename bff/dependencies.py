@@ -7,9 +7,12 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
+from litestar import Controller, Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 SESSION_PARTICIPANT = "participant_id"
@@ -38,12 +41,32 @@ async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
         yield session
 
 
+_CONTEXT_KEY = "panel_participant"
+
+
 def provide_participant(request: Request[Any, Any, State]) -> ParticipantContext:
-    """The participant the session belongs to; every participant route depends on it.
+    """The participant the session belongs to (checked by ``require_participant``)."""
+    context = request.state.get(_CONTEXT_KEY)
+    if isinstance(context, ParticipantContext):
+        return context
+    return participant_of(request)
+
+
+def require_participant(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard of every participant route. Guards run before the body is read, so a request
+    without a live session is refused before any of its body is parsed."""
+    connection.state[_CONTEXT_KEY] = participant_of(connection)
+
+
+def participant_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ParticipantContext:
+    """The participant the session belongs to, with the session's timeouts enforced.
 
     The idle and absolute timeouts are enforced here, on the server, whatever the cookie's
     own lifetime says.
     """
+    request = connection
     session = request.session if "session" in request.scope else {}
     settings = request.app.state.settings
     now: float = request.app.state.clock.now()
@@ -69,3 +92,10 @@ def provide_participant(request: Request[Any, Any, State]) -> ParticipantContext
         participant_id=context.participant_id,
         expires_at=min(idle_end, absolute_end),
     )
+
+
+class ParticipantController(Controller):
+    """Base of every controller of the participant's routes: signed in, own case only."""
+
+    guards = [require_participant]  # noqa: RUF012 - Litestar reads class attributes
+    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012

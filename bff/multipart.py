@@ -96,7 +96,9 @@ class MultipartReader:
 
 
 def _token_valid(token: str, secret: str) -> bool:
-    if len(token) < CSRF_SECRET_LENGTH + 1:
+    # Tokens are hex: anything else is refused here, before compare_digest, which raises
+    # TypeError on str beyond ASCII.
+    if len(token) < CSRF_SECRET_LENGTH + 1 or not token.isascii():
         return False
     expected = generate_csrf_hash(token=token[:CSRF_SECRET_LENGTH], secret=secret)
     return hmac.compare_digest(token[CSRF_SECRET_LENGTH:], expected)
@@ -161,7 +163,8 @@ async def read_form(request: Request[Any, Any, Any], on_file: FileHandler) -> Fo
                         chunks=reader.body(),
                     )
                 )
-    except (ParserError, ParserLimitReached, UnicodeDecodeError) as error:
+    # LookupError: a part declaring a charset Python has no text codec for.
+    except (ParserError, ParserLimitReached, UnicodeDecodeError, LookupError) as error:
         raise ClientException("Invalid multipart/form-data") from error
     if not checked:
         check_csrf(request, _first(fields, CSRF_FIELD))

@@ -60,5 +60,15 @@ class ParticipantOut(msgspec.Struct, rename="camel"):
 class CaseOut(msgspec.Struct, rename="camel"):
     case_id: uuid.UUID
     case_number: str
-    process_instance_key: str
+    # None while the engine has not started the process yet (it will, from the outbox).
+    process_instance_key: str | None
+    participants: list[ParticipantOut]
+
+
+class CaseStateOut(msgspec.Struct, rename="camel"):
+    case_id: uuid.UUID
+    case_number: str
+    case_type: str
+    status: str
+    process_instance_key: str | None
     participants: list[ParticipantOut]

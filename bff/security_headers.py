@@ -1,11 +1,10 @@
-"""Security headers on every response, pages and API alike."""
+"""Security headers on every response: pages, API, static files and the framework's own
+answers (404 for an unknown path, 405, the CSRF refusal), which no route middleware sees."""
 
 from __future__ import annotations
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 # No inline scripts or styles anywhere: everything comes from /static.
 CONTENT_SECURITY_POLICY = (
@@ -15,26 +14,19 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        https = scope.get("scheme") == "https"
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-                if "cache-control" not in headers:
-                    # Pages show personal data: no shared or back-button caches.
-                    headers["Cache-Control"] = "no-store"
-                if https:
-                    headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-            await send(message)
-
-        await next_app(scope, receive, send_with_headers)
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """Litestar ``before_send`` hook: it wraps the whole app, so every answer gets these."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if "cache-control" not in headers:
+        # Pages show personal data: no shared or back-button caches.
+        headers["Cache-Control"] = "no-store"
+    if scope.get("scheme") == "https":
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"

@@ -1,8 +1,15 @@
-"""Server-side sessions in Redis, with a new id at login and timeouts enforced here."""
+"""Server-side sessions in Redis, with a new id at login and timeouts enforced here.
+
+An ended session stays ended. Logout (and every other end: a timeout, a lock, the id given
+up at login) writes a revocation marker beside deleting the data, and the store refuses,
+atomically, to write a session whose id is revoked: a request that was still running when
+the person signed out cannot bring the session back by saving it on its way out.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -10,7 +17,58 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 from litestar.types import Empty, Message, ScopeSession
+from redis.asyncio import Redis
+
+# KEYS: session key, revocation key. ARGV: data, seconds to live (0: none).
+_SET_UNLESS_REVOKED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+class SessionStore(RedisStore):
+    """Litestar's Redis store, with revocation: a revoked id is never written again."""
+
+    def __init__(self, redis: Redis, namespace: str, revoked_for_seconds: int) -> None:
+        super().__init__(redis, namespace=namespace)
+        self._revoked_for = revoked_for_seconds
+        self._set_unless_revoked = redis.register_script(_SET_UNLESS_REVOKED)
+
+    def _revocation_key(self, key: str) -> str:
+        return self._make_key(f"revoked:{key}")
+
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
+        seconds = (
+            int(expires_in.total_seconds()) if isinstance(expires_in, timedelta) else expires_in
+        )
+        await self._set_unless_revoked(
+            keys=[self._make_key(key), self._revocation_key(key)],
+            args=[value, seconds or 0],
+        )
+
+    async def revoke(self, key: str) -> None:
+        """End the session for good: its data goes and its id can never be stored again."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            # Kept as long as a session could have lived, after which the id is dead anyway.
+            pipe.set(self._revocation_key(key), b"1", ex=self._revoked_for)
+            pipe.delete(self._make_key(key))
+            await pipe.execute()
+
+    async def is_revoked(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._revocation_key(key)))
+
 
 # Set by the login: the response stores the session under a fresh id and deletes the old one,
 # so an id known before login (fixation) is worth nothing after it.
@@ -19,6 +77,21 @@ _NEW_ID = "panel_rotated_session_id"
 
 
 class RotatingSessionBackend(ServerSideSessionBackend):
+    async def delete(self, session_id: str, store: Store) -> None:
+        if isinstance(store, SessionStore):
+            await store.revoke(session_id)
+        else:
+            await super().delete(session_id, store)
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        session_id = connection.cookies.get(self.config.key)
+        store = self.config.get_store_from_app(connection.scope["app"])
+        if session_id and isinstance(store, SessionStore) and await store.is_revoked(session_id):
+            return {}
+        return await super().load_from_connection(connection)
+
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         rotated = connection.state.get(_NEW_ID)
         if rotated:
@@ -44,12 +117,19 @@ class RotatingSessionBackend(ServerSideSessionBackend):
                 if has_cookie:
                     await super().store_in_message(Empty, message, connection)
                 return
+            store = self.config.get_store_from_app(connection.scope["app"])
             if rotate:
                 if has_cookie:
-                    await self.delete(
-                        str(existing), store=self.config.get_store_from_app(connection.scope["app"])
-                    )
+                    await self.delete(str(existing), store=store)
                 connection.state[_NEW_ID] = self.generate_session_id()
+            elif (
+                has_cookie
+                and isinstance(store, SessionStore)
+                and await store.is_revoked(str(existing))
+            ):
+                # The session ended while this request ran (a logout, a parallel sign-in that
+                # rotated it): nothing is stored, and the browser's newer cookie is left alone.
+                return
         await super().store_in_message(scope_session, message, connection)
 
 

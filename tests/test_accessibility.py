@@ -6,7 +6,6 @@ Chromium is driven by Playwright, and axe-core comes from npm.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, async_pla
 
 from bff.app import DEMO_CHANNEL_TOKEN, STATIC_DIR
 from devtools.ports import free_port
+from devtools.reaper import spawn_watched, terminate_watched
 from panel_core import constants as c
 from panel_core.forms import apply_list_action
 from tests.conftest import REPO_ROOT, Stack, settings_env
@@ -47,10 +47,11 @@ def panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     port = free_port()
     log = tmp_path_factory.mktemp("bff") / "bff.log"
     with log.open("wb") as out:
-        server = subprocess.Popen(
+        # Registered with the reaper: a run killed outright does not leave it behind.
+        server = spawn_watched(
             [sys.executable, "-m", "uvicorn", "--factory", "bff.app:app_factory",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT, env=settings_env(stack.settings), stdout=out, stderr=subprocess.STDOUT,
+             "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"],
+            cwd=REPO_ROOT, env=settings_env(stack.settings), stdout=out,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -65,8 +66,7 @@ def panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
                 time.sleep(0.2)
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        terminate_watched(server, timeout=15)
 
 
 @pytest.fixture(scope="module")

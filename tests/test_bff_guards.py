@@ -16,7 +16,7 @@ from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from panel_core import constants as c
 from panel_core.db.models import Case
 from tests.conftest import Stack
-from tests.helpers import person, sign_in
+from tests.helpers import PDF_BYTES, open_case_via_channel, person, sign_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -146,3 +146,68 @@ async def test_anonymous_page_views_store_no_session(stack: Stack) -> None:
     finally:
         await redis.aclose()
     assert after == before
+
+
+# hmac.compare_digest refuses str with characters beyond ASCII (TypeError): a token like this
+# must be a refusal, never a server error.
+NON_ASCII = "żółć" * 16
+
+
+async def test_a_non_ascii_channel_token_is_refused(stack: Stack) -> None:
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        for token in (NON_ASCII, DEMO_CHANNEL_TOKEN[:-1] + "ż"):
+            response = await client.post(
+                "/api/channel/cases",
+                json=_case(PRIMARY),
+                headers={"authorization": f"Bearer {token}".encode()},
+            )
+            assert response.status_code == 401, response.text
+
+
+def _forged(token: str) -> str:
+    # The token's own secret, and a signature part that is not ASCII.
+    return token[:64] + NON_ASCII
+
+
+async def test_a_non_ascii_csrf_token_is_refused_on_ordinary_routes(stack: Stack) -> None:
+    form = {"case": "KR-2026-00000000", "fragment": "1234"}
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await client.get("/login")
+        token = client.cookies.get("csrftoken", "")
+        by_header = await client.post(
+            "/login", data=form, headers={"x-csrftoken": _forged(token).encode()}
+        )
+        assert by_header.status_code == 403, by_header.text
+        by_field = await client.post("/login", data={**form, "_csrf_token": _forged(token)})
+        assert by_field.status_code == 403, by_field.text
+        # The middleware's answer is still the ordinary one for the right token.
+        fine = await client.post(
+            "/login", data={**form, "_csrf_token": token}, follow_redirects=False
+        )
+        assert fine.status_code == 303
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        by_cookie = await client.post(
+            "/login",
+            data={**form, "_csrf_token": token},
+            headers={"cookie": f"csrftoken={_forged(token)}".encode()},
+        )
+        assert by_cookie.status_code == 403, by_cookie.text
+
+
+async def test_a_non_ascii_csrf_token_is_refused_on_streamed_uploads(stack: Stack) -> None:
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        token = client.cookies.get("csrftoken", "")
+        url = f"/api/participant/tasks/{uuid.uuid4()}/documents"
+        files = {"incomeProof": ("income.pdf", PDF_BYTES, "application/pdf")}
+        by_header = await client.post(
+            url, files=files, headers={"x-csrftoken": _forged(token).encode()}
+        )
+        assert by_header.status_code == 403, by_header.text
+        by_field = await client.post(url, data={"_csrf_token": _forged(token)}, files=files)
+        assert by_field.status_code == 403, by_field.text
+        by_secret = await client.post(
+            url, data={"_csrf_token": NON_ASCII + token[64:]}, files=files
+        )
+        assert by_secret.status_code == 403, by_secret.text

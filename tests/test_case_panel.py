@@ -7,24 +7,30 @@ import uuid
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
+from panel_core.auth.service import LoginService
+from panel_core.clock import FakeClock, SystemClock
 from panel_core.db.models import (
     Document,
     FormDefinition,
     PanelTask,
     SignatureRecord,
+    SmsMessage,
     TaskSubmission,
 )
 from tests.conftest import Stack
 from tests.helpers import (
     PDF_BYTES,
     csrf_headers,
+    csrf_token,
     eventually,
     form_token,
     open_case_via_channel,
@@ -260,6 +266,85 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
     assert record.document_sha256 == changed["sha256"]
     assert record.verification["method"] == "sms-one-time-code"
     assert record.verification["phone"].endswith(who["phone"][-3:])
+
+
+async def test_no_signing_code_is_sent_while_the_access_is_locked(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    me = case["participants"][0]["participantId"]
+    settings = msgspec.structs.replace(
+        stack.settings,
+        login_max_failures=3,
+        login_lock_seconds=60,
+        login_max_consecutive_failures=4,
+    )
+    clock = FakeClock()
+
+    async def codes_queued() -> int:
+        async with sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(SmsMessage)
+                .where(
+                    SmsMessage.participant_id == uuid.UUID(me),
+                    SmsMessage.purpose == c.SMS_SIGNING_CODE,
+                )
+            )
+        return int(count or 0)
+
+    async with AsyncTestClient(create_app(settings, clock=clock)) as client:
+        await sign_in(client, me)
+        signing = await finish_share(client)
+        url = f"/api/participant/tasks/{signing['id']}"
+        page_url = f"/tasks/{signing['id']}"
+
+        async def wrong_signature() -> None:
+            refused = await client.post(
+                f"{url}/completion",
+                json={"variables": {"signApplication": True, "signingCode": "000000"}},
+                headers=csrf_headers(client),
+            )
+            assert refused.status_code == 400, refused.text
+
+        async def ask_on_the_page() -> str:
+            asked = await client.post(
+                f"{page_url}/signing-code",
+                data={"_csrf_token": csrf_token(client)},
+                follow_redirects=False,
+            )
+            assert asked.status_code == 303
+            location = asked.headers["location"]
+            shown = await client.get(location)
+            assert shown.status_code == 200
+            return f"{location}\n{shown.text}"
+
+        for _ in range(3):
+            await wrong_signature()
+        locked = await client.post(f"{url}/signing-code", headers=csrf_headers(client))
+        assert locked.status_code == 423, locked.text
+        assert locked.json()["extra"]["reason"] == "locked"
+        page = await ask_on_the_page()
+        assert "?code=locked" in page and "nie możemy wysłać kodu do podpisu" in page
+
+        # After the lock, one more wrong code reaches the cap: locked until the bank unlocks.
+        clock.advance(61)
+        await wrong_signature()
+        blocked = await client.post(f"{url}/signing-code", headers=csrf_headers(client))
+        assert blocked.status_code == 423
+        assert blocked.json()["extra"]["reason"] == "blocked"
+        page = await ask_on_the_page()
+        assert "?code=blocked" in page and "Zadzwoń do banku, aby go odblokować." in page
+        assert await codes_queued() == 0
+
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            await LoginService(settings, sessions, redis, SystemClock()).unlock(uuid.UUID(me))
+        finally:
+            await redis.aclose()
+        sent = await client.post(f"{url}/signing-code", headers=csrf_headers(client))
+        assert sent.status_code == 202, sent.text
+        assert await codes_queued() == 1
 
 
 async def test_a_form_deployed_around_the_checks_is_flagged_and_never_misjudged(

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.controllers.participant_pages import session_context
-from bff.dependencies import ParticipantContext, provide_participant
+from bff.dependencies import ParticipantContext, ParticipantController
 from panel_core import case_types
 from panel_core.cases import get_case_with_participants
 from panel_core.db.models import TaskState
 from panel_core.overview import build_overview
+from panel_core.signing import participant_signatures
 
 
-class CaseOverviewController(Controller):
+class CaseOverviewController(ParticipantController):
     path = "/case"
     include_in_schema = False
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/")
     async def overview(
@@ -44,6 +44,13 @@ class CaseOverviewController(Controller):
                 "submitted_tasks": overview.tasks_in(TaskState.SUBMITTED),
                 "done_tasks": overview.tasks_in(TaskState.COMPLETED),
                 "withdrawn_tasks": overview.tasks_in(TaskState.WITHDRAWN),
+                "signed": [
+                    s
+                    for s in await participant_signatures(
+                        db, participant.case_id, participant.participant_id
+                    )
+                    if s.content
+                ],
                 "participant_session": session_context(request, participant),
             },
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -11,19 +12,19 @@ from urllib.parse import quote
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
-from litestar.response import Stream
+from litestar.response import Response, Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bff.controllers.channel_api import require_channel_token
-from bff.dependencies import ParticipantContext, provide_participant
+from bff.controllers.channel_api import channel_guard
+from bff.dependencies import ParticipantContext, ParticipantController
 from bff.multipart import EXCLUDE_FROM_CSRF, read_form
 from bff.services.task_completion import client_of
 from bff.services.uploads import UploadSaver, filepicker_answers
 from panel_core import audit
-from panel_core.db.models import TaskState
+from panel_core.db.models import SignatureRecord, TaskState
 from panel_core.documents.service import (
     download_name,
     get_participant_document,
@@ -31,6 +32,7 @@ from panel_core.documents.service import (
 )
 from panel_core.documents.storage import DocumentStorage
 from panel_core.live import DOCUMENTS_CHANGED, publish_case_update
+from panel_core.signing import get_participant_signature, participant_signatures
 from panel_core.tasks import get_participant_task
 
 NOT_FOUND = "Not found"
@@ -44,10 +46,9 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-class DocumentsController(Controller):
+class DocumentsController(ParticipantController):
     path = "/documents"
     include_in_schema = False
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/{document_id:uuid}")
     async def download(
@@ -63,17 +64,7 @@ class DocumentsController(Controller):
         if document is None:
             # The same answer for someone else's document and for no document at all.
             raise NotFoundException(NOT_FOUND)
-        client = client_of(request)
-        audit.record(
-            db,
-            audit.DOCUMENT_DOWNLOADED,
-            case_id=participant.case_id,
-            participant_id=participant.participant_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            document=str(document.id),
-        )
-        await db.commit()
+        await record_download(request, db, participant, document=str(document.id))
         storage: DocumentStorage = request.app.state.document_storage
         chunks: AsyncIterator[bytes] = storage.read(document.storage_key)
         return Stream(
@@ -85,6 +76,106 @@ class DocumentsController(Controller):
                 "Cache-Control": "no-store",
             },
         )
+
+    @get("/signed/{signature_id:uuid}")
+    async def signed(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        signature_id: FromPath[uuid.UUID],
+    ) -> Response[bytes]:
+        """The exact bytes the participant signed, as they were when the code was entered."""
+        return await signed_document(request, db, participant, signature_id)
+
+
+async def record_download(
+    request: Request[Any, Any, State],
+    db: AsyncSession,
+    participant: ParticipantContext,
+    **what: str,
+) -> None:
+    client = client_of(request)
+    audit.record(
+        db,
+        audit.DOCUMENT_DOWNLOADED,
+        case_id=participant.case_id,
+        participant_id=participant.participant_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        **what,
+    )
+    await db.commit()
+
+
+async def signed_document(
+    request: Request[Any, Any, State],
+    db: AsyncSession,
+    participant: ParticipantContext,
+    signature_id: uuid.UUID,
+) -> Response[bytes]:
+    signature = await get_participant_signature(
+        db, participant.case_id, participant.participant_id, signature_id
+    )
+    if signature is None or not signature.content:
+        raise NotFoundException(NOT_FOUND)
+    await record_download(request, db, participant, signature=str(signature.id))
+    return Response(
+        signature.content,
+        media_type=signature.media_type,
+        headers={
+            "Content-Disposition": content_disposition(signature.filename),
+            "Cache-Control": "no-store",
+            # The fingerprint the SMS code was bound to (RFC 9530), for the reader to compare.
+            "Repr-Digest": "sha-256=:"
+            + base64.b64encode(bytes.fromhex(signature.document_sha256)).decode()
+            + ":",
+        },
+    )
+
+
+class SignatureOut(msgspec.Struct, rename="camel"):
+    id: uuid.UUID
+    task_id: uuid.UUID
+    document_name: str
+    sha256: str
+    signed_at: datetime
+    media_type: str
+
+
+def signature_out(signature: SignatureRecord) -> SignatureOut:
+    return SignatureOut(
+        id=signature.id,
+        task_id=signature.panel_task_id,
+        document_name=signature.document_name,
+        sha256=signature.document_sha256,
+        signed_at=signature.signed_at,
+        media_type=signature.media_type,
+    )
+
+
+class ParticipantSignaturesApiController(ParticipantController):
+    path = "/api/participant/signatures"
+    tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
+
+    @get("/")
+    async def list_signatures(
+        self, db: NamedDependency[AsyncSession], participant: NamedDependency[ParticipantContext]
+    ) -> list[SignatureOut]:
+        signatures = await participant_signatures(
+            db, participant.case_id, participant.participant_id
+        )
+        return [signature_out(s) for s in signatures if s.content]
+
+    @get("/{signature_id:uuid}/content")
+    async def content(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        signature_id: FromPath[uuid.UUID],
+    ) -> Response[bytes]:
+        return await signed_document(request, db, participant, signature_id)
 
 
 class ReviewIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -103,6 +194,7 @@ class DocumentReviewController(Controller):
 
     path = "/api/channel/documents"
     tags = ["channel"]  # noqa: RUF012 - Litestar reads class attributes
+    guards = [channel_guard]  # noqa: RUF012
 
     @post("/{document_id:uuid}/review")
     async def review(
@@ -112,7 +204,6 @@ class DocumentReviewController(Controller):
         document_id: FromPath[uuid.UUID],
         data: JSONBody[ReviewIn],
     ) -> ReviewOut:
-        require_channel_token(request)
         state = request.app.state
         document = await review_document(
             db,
@@ -141,13 +232,12 @@ class UploadedOut(msgspec.Struct, rename="camel"):
     errors: dict[str, str]
 
 
-class ParticipantDocumentsApiController(Controller):
+class ParticipantDocumentsApiController(ParticipantController):
     """Uploads for API clients (and the page's upload progress): multipart, one part per file,
     named by the filepicker's key."""
 
     path = "/api/participant/tasks"
     tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
     # Files stream straight to storage; bff.multipart checks the CSRF token before them.
     @post("/{task_id:uuid}/documents", status_code=201, opt=EXCLUDE_FROM_CSRF)

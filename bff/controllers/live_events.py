@@ -13,23 +13,22 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from bff.dependencies import ParticipantContext, provide_participant
+from bff.dependencies import ParticipantContext, ParticipantController
 from panel_core.live import case_channel
 
 KEEPALIVE_SECONDS = 15.0
 EXPIRY_CHECK_SECONDS = 1.0
 
 
-class LiveEventsController(Controller):
+class LiveEventsController(ParticipantController):
     path = "/events"
     include_in_schema = False
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/")
     async def events(

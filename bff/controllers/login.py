@@ -31,6 +31,7 @@ from panel_core import audit
 from panel_core.auth.service import Client, LoginResult, LoginService, Outcome
 from panel_core.case_numbers import normalize_case_number
 from panel_core.i18n import N_, gettext, ngettext
+from panel_core.metrics import LOGIN_OUTCOMES
 
 T = TypeVar("T")
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{2,6}-\d{4}-\d{8}$")
@@ -40,6 +41,10 @@ WRONG = N_("The details or the code are not correct, or the code has expired.")
 UNAVAILABLE = N_("Signing in is temporarily unavailable. Please try again in a few minutes.")
 RATE_LIMITED = N_("Too many attempts. Please wait a few minutes and try again.")
 TOO_MANY_CODES = N_("You have asked for too many codes. Please wait 15 minutes and try again.")
+ALREADY_USED = N_("This code has already been used.")
+BLOCKED = N_(
+    "Access to this case is blocked after too many wrong codes. Call the bank to have it unlocked."
+)
 SENT = N_(
     "If the details match a case, we have sent a code by SMS to the phone number the bank "
     "has for you."
@@ -53,8 +58,10 @@ def _client(request: Request[Any, Any, State]) -> Client:
     )
 
 
-def _locked_message(seconds: int) -> str:
-    minutes = max(1, (seconds + 59) // 60)
+def _locked_message(result: LoginResult) -> str:
+    if result.until_unlocked:
+        return gettext(BLOCKED)
+    minutes = max(1, (result.locked_seconds + 59) // 60)
     return ngettext(
         "Access to this case is locked for %(num)s more minute after too many wrong codes. "
         "Call the bank if you need it unlocked sooner.",
@@ -83,6 +90,17 @@ async def _at_least(seconds: float, action: Callable[[], Awaitable[T]]) -> T:
         return await action()
     finally:
         await asyncio.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+
+async def _login_step(seconds: float, action: Callable[[], Awaitable[LoginResult]]) -> LoginResult:
+    """One step of the login, as slow as the slowest answer, counted by its outcome."""
+    try:
+        result = await _at_least(seconds, action)
+    except RedisError:
+        LOGIN_OUTCOMES.labels("unavailable").inc()
+        raise
+    LOGIN_OUTCOMES.labels(result.outcome.value).inc()
+    return result
 
 
 def _field(data: dict[str, Any], name: str) -> str:
@@ -182,7 +200,7 @@ class LoginController(Controller):
             return await service.start(case_number, fragment, client)
 
         try:
-            result = await _at_least(settings.login_min_response_seconds, act)
+            result = await _login_step(settings.login_min_response_seconds, act)
         except RedisError:
             return self._login_page(values=values, message=UNAVAILABLE, status_code=503)
         if result.outcome is Outcome.SIGNED_IN:
@@ -196,10 +214,10 @@ class LoginController(Controller):
             )
             return Redirect(path="/login/code", status_code=303)
         values = {**values, "code": ""}
+        if result.outcome is Outcome.ALREADY_USED:
+            return self._login_page(values=values, message=ALREADY_USED, status_code=409)
         if result.outcome is Outcome.LOCKED:
-            return self._login_page(
-                values=values, message=_locked_message(result.locked_seconds), status_code=423
-            )
+            return self._login_page(values=values, message=_locked_message(result), status_code=423)
         if result.outcome is Outcome.RATE_LIMITED:
             return self._login_page(values=values, message=RATE_LIMITED, status_code=429)
         if result.outcome is Outcome.TOO_MANY_CODES:
@@ -235,16 +253,17 @@ class LoginController(Controller):
             )
 
         try:
-            result = await _at_least(settings.login_min_response_seconds, act)
+            result = await _login_step(settings.login_min_response_seconds, act)
         except RedisError:
             return self._code_page(message=UNAVAILABLE, status_code=503)
         if result.outcome is Outcome.SIGNED_IN:
             return self._sign_in(request, result)
         if result.outcome is Outcome.LOCKED:
             request.clear_session()
-            return self._login_page(
-                values={}, message=_locked_message(result.locked_seconds), status_code=423
-            )
+            return self._login_page(values={}, message=_locked_message(result), status_code=423)
+        if result.outcome is Outcome.ALREADY_USED:
+            # Typically the second of a double submission: the first one signed in.
+            return self._code_page(message=ALREADY_USED, status_code=409)
         if result.outcome is Outcome.RATE_LIMITED:
             return self._code_page(message=RATE_LIMITED, status_code=429)
         return self._code_page(
@@ -265,16 +284,14 @@ class LoginController(Controller):
             )
 
         try:
-            result = await _at_least(settings.login_min_response_seconds, act)
+            result = await _login_step(settings.login_min_response_seconds, act)
         except RedisError:
             return self._code_page(message=UNAVAILABLE, status_code=503)
         if result.outcome is Outcome.CODE_SENT:
             return self._code_page(message=SENT)
         if result.outcome is Outcome.LOCKED:
             request.clear_session()
-            return self._login_page(
-                values={}, message=_locked_message(result.locked_seconds), status_code=423
-            )
+            return self._login_page(values={}, message=_locked_message(result), status_code=423)
         if result.outcome is Outcome.TOO_MANY_CODES:
             return self._code_page(message=TOO_MANY_CODES, status_code=429)
         if result.outcome is Outcome.RATE_LIMITED:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bff.dependencies import ParticipantContext, provide_participant
+from bff.dependencies import ParticipantContext, ParticipantController
 from bff.schemas import CompletionIn, CompletionOut, TaskDetailOut, TaskOut
 from bff.services.task_completion import client_of, complete_participant_task
 from panel_core.db.models import PanelTask
@@ -39,10 +39,9 @@ def to_out(task: PanelTask) -> TaskOut:
     )
 
 
-class ParticipantApiController(Controller):
+class ParticipantApiController(ParticipantController):
     path = "/api/participant"
     tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/tasks")
     async def list_tasks(

@@ -7,23 +7,24 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bff.dependencies import ParticipantContext, provide_participant
+from bff.dependencies import ParticipantContext, ParticipantController
 from bff.multipart import EXCLUDE_FROM_CSRF, read_form
 from bff.services.signing import signing_context
 from bff.services.task_completion import client_of, complete_participant_task
 from bff.services.uploads import UploadSaver, filepickers
 from panel_core import audit, case_types
 from panel_core.cases import case_type_of
+from panel_core.completions import latest_submission
 from panel_core.consents import consent_texts, text_version
-from panel_core.db.models import PanelTask, TaskState
+from panel_core.db.models import PanelTask, SubmissionState, TaskState
 from panel_core.documents.service import (
     get_participant_document,
     remove_document,
@@ -65,10 +66,9 @@ def session_context(
     }
 
 
-class ParticipantPagesController(Controller):
+class ParticipantPagesController(ParticipantController):
     path = "/tasks"
     include_in_schema = False
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/")
     async def task_list(
@@ -275,17 +275,26 @@ async def task_page(
         context = await signing_context(db, participant)
         signing = context.document if context else None
     descriptor = await case_types.load(db, await case_type_of(db, participant.case_id))
+    variables = await form_variables(db, task)
+    returned = False
+    if task.state == TaskState.OPEN:
+        latest = await latest_submission(db, task.id)
+        returned = latest is not None and latest.state == SubmissionState.REJECTED
+        if returned and latest is not None and not values:
+            # What was sent comes back as the page's starting point, as form-js data.
+            variables = {**variables, **latest.answers}
     return Template(
         "task.html.j2",
         context={
             "task": task,
+            "returned": returned,
             "form_problems": check_form(schema),
             "task_title": descriptor.task_name(task.element_id, task.name),
             "fields": page_fields(
                 schema,
                 values=values,
                 errors=errors,
-                variables=await form_variables(db, task),
+                variables=variables,
                 today=form_today(request.app.state.clock),
             ),
             "consent_versions": consent_versions(schema),

@@ -17,11 +17,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bff.dependencies import ParticipantContext, provide_participant
 from bff.services.signing import signing_codes, signing_context
 from panel_core.db.models import PanelTask, TaskState
+from panel_core.i18n import N_
 from panel_core.i18n import gettext as _
-from panel_core.signing import signature_components
+from panel_core.signing import CodeRequest, signature_components
 from panel_core.tasks import get_participant_task
 
 NOT_FOUND = "Not found"
+# The API's answers when no code is sent; the task page shows the same texts (task.html.j2).
+REFUSALS: dict[CodeRequest, tuple[int, str]] = {
+    CodeRequest.LIMITED: (
+        429,
+        N_("You have asked for too many codes. Please wait 15 minutes and try again."),
+    ),
+    CodeRequest.LOCKED: (
+        423,
+        N_(
+            "Access to this case is locked for a while after too many wrong codes, so we cannot "
+            "send a signing code. Please try again later, or call the bank if you need it "
+            "unlocked sooner."
+        ),
+    ),
+    CodeRequest.BLOCKED: (
+        423,
+        N_(
+            "Access to this case is blocked after too many wrong codes. Call the bank to have it "
+            "unlocked."
+        ),
+    ),
+}
 
 
 async def _signing_task(
@@ -39,7 +62,7 @@ async def _signing_task(
 
 async def _send_code(
     state: State, db: AsyncSession, participant: ParticipantContext, task: PanelTask
-) -> bool:
+) -> CodeRequest:
     context = await signing_context(db, participant)
     if context is None:
         raise NotFoundException(NOT_FOUND)
@@ -64,10 +87,12 @@ class SigningPagesController(Controller):
         task_id: FromPath[uuid.UUID],
     ) -> Redirect:
         task = await _signing_task(db, participant, task_id)
-        sent = await _send_code(request.app.state, db, participant, task)
-        return Redirect(
-            path=f"/tasks/{task_id}?code={'sent' if sent else 'limited'}#signing", status_code=303
+        outcome = await _send_code(request.app.state, db, participant, task)
+        # A lock's message stands just above the signing section, where this anchor points.
+        anchor = (
+            "signing-locked" if outcome in {CodeRequest.LOCKED, CodeRequest.BLOCKED} else "signing"
         )
+        return Redirect(path=f"/tasks/{task_id}?code={outcome.value}#{anchor}", status_code=303)
 
 
 class SigningDocumentOut(msgspec.Struct, rename="camel"):
@@ -104,11 +129,10 @@ class SigningApiController(Controller):
         task_id: FromPath[uuid.UUID],
     ) -> dict[str, bool]:
         task = await _signing_task(db, participant, task_id)
-        if not await _send_code(request.app.state, db, participant, task):
+        outcome = await _send_code(request.app.state, db, participant, task)
+        if outcome is not CodeRequest.SENT:
+            status, message = REFUSALS[outcome]
             raise ClientException(
-                detail=_(
-                    "You have asked for too many codes. Please wait 15 minutes and try again."
-                ),
-                status_code=429,
+                detail=_(message), status_code=status, extra={"reason": outcome.value}
             )
         return {"sent": True}

@@ -13,7 +13,7 @@ from bff.dependencies import ParticipantContext
 from panel_core import case_types
 from panel_core.auth.attempts import AttemptStore
 from panel_core.cases import get_case_with_participants
-from panel_core.db.models import Case, PanelTask, Participant
+from panel_core.db.models import Case, PanelTask, Participant, SignatureRecord
 from panel_core.i18n import gettext as _
 from panel_core.signing import (
     SignableDocument,
@@ -59,21 +59,21 @@ async def check_signature(
     participant: ParticipantContext,
     task: PanelTask,
     submitted: Mapping[str, Any],
-) -> dict[str, str]:
-    """Errors by field if the task needs a signature the submission does not carry.
+) -> tuple[SignatureRecord | None, dict[str, str]]:
+    """The signature the submission carries, or errors by field if the task needs one.
 
     The document is rebuilt here, on the server: the code must match *this* document, and
-    the hash the page showed must still be its hash.
+    the hash the page showed must still be its hash. The record keeps those exact bytes.
     """
     components = signature_components(task.form_schema or {})
     if not components:
-        return {}
+        return None, {}
     context = await signing_context(db, participant)
     if context is None:
-        return {SIGNING_CODE_FIELD: _("The document to sign is not available.")}
+        return None, {SIGNING_CODE_FIELD: _("The document to sign is not available.")}
     shown = str(submitted.get(DOCUMENT_HASH_FIELD) or "")
     if shown and shown != context.document.sha256:
-        return {
+        return None, {
             SIGNING_CODE_FIELD: _(
                 "The document has changed since you opened this page. Read it again and ask "
                 "for a new code."
@@ -81,13 +81,13 @@ async def check_signature(
         }
     code = str(submitted.get(SIGNING_CODE_FIELD) or "").strip()
     if not code:
-        return {SIGNING_CODE_FIELD: _("Enter the code from the text message.")}
+        return None, {SIGNING_CODE_FIELD: _("Enter the code from the text message.")}
     outcome = await signing_codes(state).verify(
         participant.participant_id, task.id, context.document.sha256, code
     )
     if not outcome.signed:
-        return {SIGNING_CODE_FIELD: outcome.message}
-    record_signature(
+        return None, {SIGNING_CODE_FIELD: outcome.message}
+    record = record_signature(
         db,
         case=context.case,
         participant=context.participant,
@@ -95,4 +95,4 @@ async def check_signature(
         document=context.document,
         signed_keys=[c["key"] for c in components],
     )
-    return {}
+    return record, {}

@@ -17,10 +17,11 @@ from bff.services.signing import check_signature
 from bff.services.uploads import filepicker_answers
 from panel_core import audit
 from panel_core.auth.service import Client
-from panel_core.completions import TaskNotOpenError, submit
+from panel_core.completions import TaskNotOpenError, VariablesTooLargeError, submit
 from panel_core.consents import record_consents
-from panel_core.db.models import SubmissionState, TaskState
+from panel_core.db.models import TaskState
 from panel_core.drafts import discard_draft
+from panel_core.engine.rest import DeliveryOutcome
 from panel_core.feel import check_form
 from panel_core.forms import (
     form_today,
@@ -28,9 +29,12 @@ from panel_core.forms import (
     process_variables,
     read_submission,
 )
+from panel_core.i18n import N_, gettext
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.tasks import get_participant_task
 from panel_core.variables import form_variables
+
+ANSWERS_TOO_LARGE = N_("Your answers are too long to send. Shorten them and try again.")
 
 
 def client_of(request: Request[Any, Any, Any]) -> Client:
@@ -81,7 +85,7 @@ async def complete_participant_task(
     if errors:
         return CompletionResult(errors=errors)
     # Last, so a code is used up only when everything else on the page is right.
-    signature_errors = await check_signature(state, db, participant, task, submitted)
+    signature, signature_errors = await check_signature(state, db, participant, task, submitted)
     if signature_errors:
         return CompletionResult(errors=signature_errors)
     audit.record(
@@ -103,6 +107,11 @@ async def complete_participant_task(
         )
     except TaskNotOpenError:
         return CompletionResult(not_open=True)
+    except VariablesTooLargeError:
+        # Named after the page's send button, which the error summary links to.
+        return CompletionResult(errors={"send": gettext(ANSWERS_TOO_LARGE)})
+    if signature is not None:
+        signature.submission = submission
     record_consents(db, task, participant.participant_id, answers)
     await discard_draft(db, task)
     # Committed before the engine is called: a failed call loses nothing.
@@ -113,8 +122,8 @@ async def complete_participant_task(
         await db.rollback()
         return CompletionResult(not_open=True)
     await publish_case_update(state.redis, participant.case_id, TASKS_CHANGED)
-    delivered_state = await state.delivery.deliver(submission.id)
+    delivery = await state.completions.deliver(submission.id)
     return CompletionResult(
         state=TaskState.SUBMITTED.value,
-        delivered=delivered_state is SubmissionState.DELIVERED,
+        delivered=delivery is not None and delivery.outcome is DeliveryOutcome.DELIVERED,
     )
