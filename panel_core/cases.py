@@ -24,7 +24,7 @@ from panel_core.case_numbers import generate_case_number
 from panel_core.db.models import Case, ChannelRequest, EngineCommand, EngineCommandKind, Participant
 from panel_core.engine.commands import cancel_key, enqueue_command, start_key
 from panel_core.metrics import DUPLICATE_INSTANCES
-from panel_core.outbox.dispatcher import AfterCommit
+from panel_core.outbox.dispatcher import AfterCommit, Lease
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ async def open_case(
     hash_key: str,
     fragment_length: int,
     idempotency_key: str | None = None,
+    start_lease: Lease | None = None,
 ) -> OpenedCase:
     """Register the case and its participants, with the command that starts its process.
 
@@ -184,6 +185,8 @@ async def open_case(
     number at once, and the process variables carry the case id, so every job and record of
     the instance finds its case. The start itself leaves through the engine-command outbox.
     With an idempotency key, the same key and request give the same case, never a second one.
+    With ``start_lease`` the caller starts the process itself right after (the
+    engine-command outbox's ``deliver_leased``); the workers do if it cannot.
     """
     validate_request(case_type, [p.role for p in participants], channel)
     checked = check_participants(participants, fragment_length)
@@ -242,6 +245,7 @@ async def open_case(
                 case_id=case.id,
                 process_id=process_id,
                 variables=process_variables(case),
+                lease=start_lease,
             )
             audit.record(session, audit.CASE_OPENED, case_id=case.id, channel=channel)
             await session.commit()

@@ -119,22 +119,24 @@ async def start_case(settings: Settings, co_borrowers: int, channel: str) -> int
     people = demo_participants(co_borrowers)
     sessions = create_session_factory(db)
     try:
-        opened = await open_case(
-            sessions,
-            case_type=c.CASE_TYPE_CREDIT,
-            participants=people,
-            channel=channel,
-            case_number_prefix=settings.case_number_prefix,
-            hash_key=settings.hash_key,
-            fragment_length=settings.pesel_fragment_length,
-        )
-        instance_key: int | None = None
-        if opened.start_command_id is not None:
-            async with CamundaRestClient(
-                settings.camunda_rest_url, settings.camunda_request_timeout_seconds
-            ) as engine:
-                outboxes = engine_outboxes(settings, sessions, engine, redis=None)
-                result = await outboxes.commands.deliver(opened.start_command_id)
+        async with CamundaRestClient(
+            settings.camunda_rest_url, settings.camunda_request_timeout_seconds
+        ) as engine:
+            commands = engine_outboxes(settings, sessions, engine, redis=None).commands
+            lease = commands.new_lease()
+            opened = await open_case(
+                sessions,
+                case_type=c.CASE_TYPE_CREDIT,
+                participants=people,
+                channel=channel,
+                case_number_prefix=settings.case_number_prefix,
+                hash_key=settings.hash_key,
+                fragment_length=settings.pesel_fragment_length,
+                start_lease=lease,
+            )
+            instance_key: int | None = None
+            if opened.start_command_id is not None:
+                result = await commands.deliver_leased(opened.start_command_id, lease)
                 instance_key = result.process_instance_key if result is not None else None
     except CaseValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,7 +36,7 @@ from panel_core.db.models import (
 from panel_core.engine.rest import CamundaRestClient, Delivery, DeliveryOutcome
 from panel_core.live import TASKS_CHANGED, publish_case_update
 from panel_core.observability import current_request_id
-from panel_core.outbox.dispatcher import AfterCommit, OutboxKind
+from panel_core.outbox.dispatcher import AfterCommit, Lease, OutboxKind
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ async def submit(
     answers: Mapping[str, Any],
     variables: Mapping[str, Any],
     submitted_by: str,
+    lease: Lease | None = None,
 ) -> TaskSubmission:
     """Store the completion; the caller commits. Delivery happens afterwards.
 
@@ -80,6 +81,7 @@ async def submit(
         state=SubmissionState.PENDING,
         next_attempt_at=utcnow(),
         request_id=current_request_id(),
+        **(lease.columns() if lease is not None else {}),
     )
     task.state = TaskState.SUBMITTED
     session.add(submission)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
+from panel_core.completions import submit
 from panel_core.db.models import (
     PanelTask,
     SmsMessage,
@@ -24,12 +25,21 @@ from panel_core.db.models import (
     TaskSubmission,
     utcnow,
 )
+from panel_core.engine.rest import DeliveryOutcome
 from panel_core.outbox import Outbox
 from panel_core.sms.dispatcher import SmsOutbox
 from panel_core.sms.outbox import enqueue_sms
 from panel_core.sms.providers import DEV_SENT_KEY, DevOutboxProvider
 from tests.conftest import Stack
-from tests.helpers import complete, eventually, open_case_via_channel, open_tasks, person, sign_in
+from tests.helpers import (
+    VALID_ANSWERS,
+    complete,
+    eventually,
+    open_case_via_channel,
+    open_tasks,
+    person,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -169,3 +179,38 @@ async def test_a_row_due_later_is_not_claimed_before_its_time(
         assert await outbox.claim(uuid.UUID(message_id)) is None
     finally:
         await redis.aclose()
+
+
+async def test_a_row_written_with_its_lease_is_its_writers_to_deliver(
+    stack: Stack, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The BFF leases a participant's completion in the transaction that stores it: no
+    dispatcher can take it between the commit and the BFF's own attempt."""
+    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        tasks = await open_tasks(client, 3)
+    consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
+    async with AsyncTestClient(create_app(stack.settings)) as client:
+        completions = client.app.state.completions
+        lease = completions.new_lease()
+        async with sessions() as session:
+            task = await session.get(PanelTask, uuid.UUID(consents["id"]))
+            assert task is not None
+            submission = await submit(
+                session,
+                task,
+                answers=VALID_ANSWERS[c.ELEMENT_TASK_CONSENTS],
+                variables={},
+                submitted_by="test",
+                lease=lease,
+            )
+            await session.commit()
+        # A dispatcher polling right now finds nothing to take.
+        assert await completions.claim(submission.id) is None
+        outcome = await completions.deliver_leased(submission.id, lease)
+    assert outcome is not None and outcome.outcome is DeliveryOutcome.DELIVERED
+    async with sessions() as session:
+        row = await session.get(TaskSubmission, submission.id)
+    assert row is not None and row.state == SubmissionState.DELIVERED
+    assert row.attempts == 1 and row.lease_owner is None

@@ -77,6 +77,7 @@ class ChannelApiController(Controller):
         (after a timeout, say) gives the same case, never a second one; the same key with a
         different request is refused with 422."""
         state = request.app.state
+        lease = state.engine_commands.new_lease()
         try:
             opened = await open_case(
                 state.sessions,
@@ -90,6 +91,7 @@ class ChannelApiController(Controller):
                 hash_key=state.settings.hash_key,
                 fragment_length=state.settings.pesel_fragment_length,
                 idempotency_key=_idempotency_key(request),
+                start_lease=lease,
             )
         except CaseValidationError as exc:
             raise ClientException(detail=str(exc)) from exc
@@ -102,7 +104,7 @@ class ChannelApiController(Controller):
         with log_context(case_id=opened.case_id):
             if opened.start_command_id is not None:
                 # One attempt now; the workers retry it if the engine cannot take it yet.
-                result = await state.engine_commands.deliver(opened.start_command_id)
+                result = await state.engine_commands.deliver_leased(opened.start_command_id, lease)
                 instance_key = result.process_instance_key if result is not None else None
         return Response(
             CaseOut(

@@ -97,6 +97,9 @@ async def complete_participant_task(
         user_agent=client.user_agent if client else None,
         task=task.element_id,
     )
+    # Leased from the start: this request delivers it right after the commit, and no
+    # dispatcher takes it first (they do if this process dies before it is sent).
+    lease = state.completions.new_lease()
     try:
         submission = await submit(
             db,
@@ -104,6 +107,7 @@ async def complete_participant_task(
             answers=answers,
             variables=process_variables(schema, answers),
             submitted_by=str(participant.participant_id),
+            lease=lease,
         )
     except TaskNotOpenError:
         return CompletionResult(not_open=True)
@@ -122,7 +126,7 @@ async def complete_participant_task(
         await db.rollback()
         return CompletionResult(not_open=True)
     await publish_case_update(state.redis, participant.case_id, TASKS_CHANGED)
-    delivery = await state.completions.deliver(submission.id)
+    delivery = await state.completions.deliver_leased(submission.id, lease)
     return CompletionResult(
         state=TaskState.SUBMITTED.value,
         delivered=delivery is not None and delivery.outcome is DeliveryOutcome.DELIVERED,

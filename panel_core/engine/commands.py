@@ -27,7 +27,7 @@ from panel_core.engine.rest import (
     EngineUnavailableError,
 )
 from panel_core.observability import current_request_id
-from panel_core.outbox.dispatcher import AfterCommit, OutboxKind
+from panel_core.outbox.dispatcher import AfterCommit, Lease, OutboxKind
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,11 @@ async def enqueue_command(
     process_id: str | None = None,
     process_instance_key: int | None = None,
     variables: Mapping[str, Any] | None = None,
+    lease: Lease | None = None,
 ) -> uuid.UUID | None:
-    """Queue a command in the caller's transaction; None if this key was queued before."""
+    """Queue a command in the caller's transaction; None if this key was queued before.
+
+    With a ``lease``, the caller delivers it right after the commit (``deliver_leased``)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     command_id = uuid.uuid4()
     now = utcnow()
@@ -82,6 +85,7 @@ async def enqueue_command(
             next_attempt_at=now,
             created_at=now,
             request_id=current_request_id(),
+            **(lease.columns() if lease is not None else {}),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )

@@ -58,6 +58,18 @@ class Claim(Generic[Row]):
     owner: str
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease written with a new row, in the transaction that creates it: the writer
+    delivers the row right after its commit, and no dispatcher takes it first."""
+
+    owner: str
+    until: datetime
+
+    def columns(self) -> dict[str, Any]:
+        return {"lease_owner": self.owner, "leased_until": self.until}
+
+
 class OutboxKind(abc.ABC, Generic[Row, Outcome]):
     """What one outbox sends and how its outcomes are written back."""
 
@@ -235,6 +247,29 @@ class Outbox(Generic[Row, Outcome]):
         if claim is None:
             return None
         return await self.process(claim)
+
+    def new_lease(self) -> Lease:
+        """A lease for a row about to be written (see ``Lease``)."""
+        return Lease(
+            owner=secrets.token_hex(8),
+            until=self._clock() + timedelta(seconds=self.kind.lease_seconds),
+        )
+
+    async def deliver_leased(self, row_id: uuid.UUID, lease: Lease) -> Outcome | None:
+        """Deliver a row written with ``lease``; None if the lease ran out meanwhile (the
+        dispatchers have it then)."""
+        model = self.kind.model
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(model).where(
+                    model.id == row_id,
+                    model.lease_owner == lease.owner,
+                    model.state == PENDING,
+                )
+            )
+        if row is None:
+            return None
+        return await self.process(Claim(row, lease.owner))
 
     async def drain(self, stopped: asyncio.Event | None = None, limit: int = 1000) -> int:
         """Deliver due rows, ``concurrency`` at a time, until none is left; how many were."""
