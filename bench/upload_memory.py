@@ -18,7 +18,7 @@ from typing import Any
 from litestar._multipart import parse_multipart_form
 from litestar.datastructures import UploadFile
 
-from bff.multipart import MultipartReader
+from panel_web.multipart import MultipartReader
 
 BOUNDARY = b"----bench-boundary"
 CHUNK = 64 * 1024
@@ -85,7 +85,7 @@ def main() -> None:
     assert got_ours >= FILES * FILE_BYTES and got_baseline >= FILES * FILE_BYTES
     print(f"body: {len(body) / 2**20:.1f} MiB in {CHUNK // 1024} KiB chunks, {FILES} files")
     print(f"baseline (Litestar request.form, spooled): peak heap {baseline / 2**10:8.0f} KiB")
-    print(f"streamed (bff.multipart):                  peak heap {ours / 2**10:8.0f} KiB")
+    print(f"streamed (panel_web.multipart):                  peak heap {ours / 2**10:8.0f} KiB")
     print(f"ratio streamed / baseline: {ours / baseline:.3f}")
 
 

@@ -22,6 +22,12 @@ from devtools.camunda import (
     find_java_home,
     java_major_version,
 )
+from devtools.keycloak import (
+    DEFAULT_REALM_FILE,
+    KEYCLOAK_VERSION,
+    KeycloakServer,
+    ensure_keycloak_distribution,
+)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -88,6 +94,49 @@ def _cmd_camunda_run(args: argparse.Namespace) -> int:
             shutil.rmtree(own_tmp, ignore_errors=True)
 
 
+def _cmd_keycloak_fetch(args: argparse.Namespace) -> int:
+    print(f"Keycloak {KEYCLOAK_VERSION}: {ensure_keycloak_distribution(args.cache_dir)}")
+    return 0
+
+
+def _cmd_keycloak_run(args: argparse.Namespace) -> int:
+    server = KeycloakServer(
+        args.realm_file,
+        http_port=args.http_port,
+        management_port=args.management_port,
+        state_dir=args.state_dir,
+        cache_dir=args.cache_dir,
+        admin_password=args.admin_password,
+    )
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        java_home = find_java_home()
+        print(f"Starting Keycloak {KEYCLOAK_VERSION} (Java {java_major_version(java_home)})...")
+        server.java_home = java_home
+        server.start(args.timeout)
+        print(f"  log:        {server.log_path}")
+        print(f"  issuer:     {server.issuer}")
+        print(f"  discovery:  {server.discovery_url}")
+        print(f"  admin:      {server.admin_console_url}")
+        print(f"              {server.admin.username} / {server.admin.password}")
+        print(f"  health:     {server.management_url}/health")
+        print(f"  state dir:  {server.state_dir}")
+        print(f"Started in {server.startup_seconds:.1f} s; Ctrl-C to stop.", flush=True)
+        while server.is_running:
+            time.sleep(0.5)
+        print(f"Keycloak exited unexpectedly; see {server.log_path}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Stopping Keycloak...", flush=True)
+        return 0
+    finally:
+        # A second Ctrl-C must not abandon a half-stopped server.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.stop()
+
+
 def _cmd_screenshots(args: argparse.Namespace) -> int:
     # Playwright is a development dependency; the other commands work without it.
     from devtools.screenshots import take_screenshots
@@ -112,7 +161,7 @@ def _cmd_preview_form(args: argparse.Namespace) -> int:
     import json
 
     from devtools.form_preview import write_preview
-    from panel_core.feel import check_form
+    from panel_core.forms.checks import check_form
 
     variables = json.loads(args.variables.read_text(encoding="utf-8")) if args.variables else {}
     page = write_preview(
@@ -156,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, default=Path("preview"), help="default: ./preview")
     preview.set_defaults(handler=_cmd_preview_form)
 
-    java = commands.add_parser("java-home", help="print the JDK used to run Camunda")
+    java = commands.add_parser("java-home", help="print the JDK used to run Camunda and Keycloak")
     java.set_defaults(handler=_cmd_java_home)
 
     camunda = commands.add_parser("camunda", help="the Camunda 8 broker")
@@ -178,6 +227,35 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--monitoring-port", type=int, default=None, help="default: a free port")
     run.add_argument("--timeout", type=float, default=120.0, help="start-up timeout in seconds")
     run.set_defaults(handler=_cmd_camunda_run)
+
+    keycloak = commands.add_parser("keycloak", help="Keycloak, the staff's OpenID Connect provider")
+    keycloak.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: ~/.cache/customer-panel"
+    )
+    keycloak_commands = keycloak.add_subparsers(dest="keycloak_command", required=True)
+
+    kc_fetch = keycloak_commands.add_parser("fetch", help="download and unpack the distribution")
+    kc_fetch.set_defaults(handler=_cmd_keycloak_fetch)
+
+    kc_run = keycloak_commands.add_parser(
+        "run", help="run Keycloak with the staff realm until Ctrl-C/SIGTERM"
+    )
+    kc_run.add_argument(
+        "--realm-file",
+        type=Path,
+        default=DEFAULT_REALM_FILE,
+        help="realm to import (default: keycloak/customer-panel-realm.json)",
+    )
+    kc_run.add_argument(
+        "--state-dir", type=Path, default=None, help="keep state here (default: a temp dir)"
+    )
+    kc_run.add_argument("--http-port", type=int, default=None, help="default: a free port")
+    kc_run.add_argument("--management-port", type=int, default=None, help="default: a free port")
+    kc_run.add_argument(
+        "--admin-password", default=None, help="of the master realm's admin (default: random)"
+    )
+    kc_run.add_argument("--timeout", type=float, default=180.0, help="start-up timeout in seconds")
+    kc_run.set_defaults(handler=_cmd_keycloak_run)
     return parser
 
 

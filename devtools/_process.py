@@ -1,15 +1,22 @@
-"""Process and HTTP helpers shared by the service runners (private)."""
+"""Process, HTTP and distribution-cache helpers shared by the service runners (private)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import tarfile
+import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from devtools.ports import LOOPBACK
 from devtools.reaper import (
     ProcessGroup,
     ReaperError,
@@ -106,3 +113,112 @@ def file_size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on ``port`` of the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR so that TIME_WAIT leftovers of our own previous run
+        # (restart) do not count; only a live listener makes the bind fail.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return True
+    return False
+
+
+# -- distributions from Maven Central --------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/customer-panel``, or ``~/.cache/customer-panel``."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "customer-panel"
+
+
+def maven_repo() -> Path:
+    return Path.home() / ".m2" / "repository"
+
+
+@contextlib.contextmanager
+def cache_lock(cache_dir: Path) -> Iterator[None]:
+    """Hold the cache's exclusive lock, so that one process at a time fills it."""
+    # Parallel test workers would otherwise download and unpack 300 MB twice.
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def maven_artifact(
+    artifact: str, repo_path: Path, error: type[ServiceError] = ServiceError
+) -> Path:
+    """Path of ``artifact`` in the local Maven repo, fetching it with mvn if missing."""
+    repo = maven_repo()
+    path = repo / repo_path
+    if path.is_file():
+        return path
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise error(
+            f"{path} is missing and `mvn` is not on PATH to fetch {artifact}; "
+            "install Maven (e.g. `apt-get install maven`)"
+        )
+    result = subprocess.run(
+        [
+            mvn, "-B", "-q", "dependency:get",
+            f"-Dartifact={artifact}",
+            "-Dtransitive=false",
+            # Pin the local repo so the file lands where we look for it, even
+            # if a settings.xml moves the default elsewhere.
+            f"-Dmaven.repo.local={repo}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if result.returncode != 0 or not path.is_file():
+        output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
+        raise error(f"mvn could not fetch {artifact} (exit {result.returncode}):\n{output}")
+    return path
+
+
+def unpack_tarball(
+    tarball: Path,
+    cache_dir: Path,
+    target: Path,
+    *,
+    top_dir: str,
+    complete: Callable[[Path], bool],
+    expected: str,
+    error: type[ServiceError] = ServiceError,
+) -> None:
+    """Unpack ``top_dir`` of ``tarball`` as ``target``; ``complete`` checks what was unpacked.
+
+    ``expected`` is what the error names as missing when ``complete`` fails.
+    """
+    # Unpack beside the target and rename at the end: a crash or Ctrl-C mid-way
+    # leaves only a stray staging dir, never a half-filled distribution.
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_dir))
+    try:
+        with tarfile.open(tarball) as archive:
+            archive.extractall(staging, filter="data")
+        unpacked = staging / top_dir
+        if not complete(unpacked):
+            raise error(f"{tarball} does not contain {top_dir}/{expected}")
+        unpacked.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy a file so that ``target`` is either absent or complete, never half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)

@@ -9,30 +9,30 @@ single-node broker with an embedded gateway on free loopback ports.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import fcntl
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
-import tarfile
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from devtools._process import (
     ServiceError,
+    cache_lock,
+    copy_atomically,
+    default_cache_dir,
     file_size,
     http_get,
     kill_group,
     log_tail,
+    maven_artifact,
+    port_in_use,
     spawn,
     terminate_group,
+    unpack_tarball,
 )
 from devtools.ports import LOOPBACK, free_ports
 
@@ -170,84 +170,8 @@ def find_java_home() -> Path:
 # -- distribution ----------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/customer-panel``, or ``~/.cache/customer-panel``."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "customer-panel"
-
-
-def _maven_repo() -> Path:
-    return Path.home() / ".m2" / "repository"
-
-
-@contextlib.contextmanager
-def _cache_lock(cache_dir: Path) -> Iterator[None]:
-    # Parallel test workers would otherwise download and unpack 300 MB twice.
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with (cache_dir / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _maven_artifact(artifact: str, repo_path: Path) -> Path:
-    """Path of ``artifact`` in the local Maven repo, fetching it with mvn if missing."""
-    repo = _maven_repo()
-    path = repo / repo_path
-    if path.is_file():
-        return path
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise CamundaError(
-            f"{path} is missing and `mvn` is not on PATH to fetch {artifact}; "
-            "install Maven (e.g. `apt-get install maven`)"
-        )
-    result = subprocess.run(
-        [
-            mvn, "-B", "-q", "dependency:get",
-            f"-Dartifact={artifact}",
-            "-Dtransitive=false",
-            # Pin the local repo so the file lands where we look for it, even
-            # if a settings.xml moves the default elsewhere.
-            f"-Dmaven.repo.local={repo}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    if result.returncode != 0 or not path.is_file():
-        output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
-        raise CamundaError(f"mvn could not fetch {artifact} (exit {result.returncode}):\n{output}")
-    return path
-
-
 def _distribution_complete(dist: Path) -> bool:
     return (dist / "bin" / "broker").is_file() and (dist / "lib").is_dir()
-
-
-def _unpack(tarball: Path, cache_dir: Path, target: Path) -> None:
-    # Unpack beside the target and rename at the end: a crash or Ctrl-C mid-way
-    # leaves only a stray staging dir, never a half-filled distribution.
-    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_dir))
-    try:
-        with tarfile.open(tarball) as archive:
-            archive.extractall(staging, filter="data")
-        unpacked = staging / _DIST_DIR_NAME
-        if not _distribution_complete(unpacked):
-            raise CamundaError(f"{tarball} does not contain {_DIST_DIR_NAME}/bin/broker")
-        unpacked.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
 
 
 def ensure_distribution(cache_dir: Path | None = None) -> Path:
@@ -260,13 +184,23 @@ def ensure_distribution(cache_dir: Path | None = None) -> Path:
     jar = cache / "exporters" / _EXPORTER_JAR_NAME
     if _distribution_complete(target) and jar.is_file():
         return target
-    with _cache_lock(cache):
+    with cache_lock(cache):
         if not _distribution_complete(target):
             if target.exists():
                 raise CamundaError(f"{target} exists but is not a complete distribution; delete it")
-            _unpack(_maven_artifact(_CAMUNDA_ARTIFACT, _CAMUNDA_REPO_PATH), cache, target)
+            unpack_tarball(
+                maven_artifact(_CAMUNDA_ARTIFACT, _CAMUNDA_REPO_PATH, CamundaError),
+                cache,
+                target,
+                top_dir=_DIST_DIR_NAME,
+                complete=_distribution_complete,
+                expected="bin/broker",
+                error=CamundaError,
+            )
         if not jar.is_file():
-            _copy_atomically(_maven_artifact(_EXPORTER_ARTIFACT, _EXPORTER_REPO_PATH), jar)
+            copy_atomically(
+                maven_artifact(_EXPORTER_ARTIFACT, _EXPORTER_REPO_PATH, CamundaError), jar
+            )
     return target
 
 
@@ -278,18 +212,6 @@ def exporter_jar(cache_dir: Path | None = None) -> Path:
 
 
 # -- engine ----------------------------------------------------------------------
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR so that TIME_WAIT leftovers of our own previous run
-        # (restart) do not count; only a live listener makes the bind fail.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return True
-    return False
 
 
 class CamundaEngine:
@@ -376,7 +298,7 @@ class CamundaEngine:
             return
         dist = ensure_distribution(self.cache_dir)
         java_home = self.java_home or find_java_home()
-        busy = [port for port in self._ports() if _port_in_use(port)]
+        busy = [port for port in self._ports() if port_in_use(port)]
         if busy:
             raise CamundaError(f"ports already in use on {LOOPBACK}: {busy}")
         self.data_dir.mkdir(parents=True, exist_ok=True)

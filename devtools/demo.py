@@ -1,4 +1,5 @@
-"""The local demo: Redis, the Camunda engine, migrations, models, workers and the BFF.
+"""The local demo: Redis, the Camunda engine, Keycloak, migrations, models, workers, the
+participants' panel and the staff dashboard.
 
 Everything runs on this machine with embedded defaults (SQLite for the panel's database) and
 starts fresh each time; a demo case is opened so there is something to look at at once.
@@ -6,7 +7,9 @@ starts fresh each time; a demo case is opened so there is something to look at a
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from devtools.camunda import CAMUNDA_VERSION, CamundaEngine
+from devtools.keycloak import DEFAULT_REALM_FILE, DEMO_PASSWORD, KEYCLOAK_VERSION, KeycloakServer
 from devtools.ports import free_port
 from devtools.reaper import spawn_watched, terminate_watched
 from devtools.redis_server import RedisServer
@@ -33,7 +37,9 @@ CLI = [sys.executable, "-m", "panel_core.cli"]
 @dataclass(frozen=True)
 class DemoStack:
     panel: str
+    dashboard: str
     engine: CamundaEngine
+    keycloak: KeycloakServer
     redis_url: str
     env: dict[str, str]
     directory: Path
@@ -52,7 +58,11 @@ class DemoStack:
 
     @property
     def healthy(self) -> bool:
-        return all(p.poll() is None for p in self.processes) and self.engine.is_running
+        return (
+            all(p.poll() is None for p in self.processes)
+            and self.engine.is_running
+            and self.keycloak.is_running
+        )
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -71,12 +81,29 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
+# Demo users of keycloak/customer-panel-realm.json, one per role, and what each can show.
+DEMO_STAFF = (
+    ("anna.analityk", "credit analyst: claims and completes the credit review"),
+    ("adam.analityk", "credit analyst: a second one, to see a claim lost"),
+    ("celina.konsultant", "call-centre agent: finds cases, sees no analyst task"),
+    ("bartosz.doradca", "branch adviser"),
+    ("magda.kierownik", "team manager: every task, reassigns and reschedules"),
+    ("olek.operator", "operator"),
+)
+
+
+def _realm_secret(client_id: str = "staff-dashboard") -> str:
+    realm = json.loads(DEFAULT_REALM_FILE.read_text(encoding="utf-8"))
+    return str(next(c["secret"] for c in realm["clients"] if c["clientId"] == client_id))
+
+
 @contextmanager
-def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
+def running_stack(directory: Path, port: int, staff_port: int | None = None) -> Iterator[DemoStack]:
     """Every part of the panel, started fresh in ``directory``, stopped on exit."""
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     processes: list[subprocess.Popen[bytes]] = []
+    staff_port = staff_port or free_port()
     with RedisServer() as redis:
         engine = CamundaEngine(
             directory / "camunda-data",
@@ -84,9 +111,12 @@ def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
             log_path=directory / "camunda.log",
             exported_value_types=EXPORTED_VALUE_TYPES,
         )
+        keycloak = KeycloakServer(state_dir=directory / "keycloak")
         try:
             print(f"Starting Camunda {CAMUNDA_VERSION} (about 10-20 s)...", flush=True)
             engine.start()
+            print(f"Starting Keycloak {KEYCLOAK_VERSION} (about 20-40 s)...", flush=True)
+            keycloak.start()
             env = dict(os.environ)
             env.update(
                 PANEL_DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'panel.db'}",
@@ -98,6 +128,10 @@ def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
                 PANEL_SECURE_COOKIES="false",
                 PANEL_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
                 PANEL_WORKER_HTTP_PORT=str(free_port()),
+                PANEL_STAFF_OIDC_ISSUER=keycloak.issuer,
+                PANEL_STAFF_OIDC_CLIENT_SECRET=_realm_secret(),
+                PANEL_STAFF_PUBLIC_BASE_URL=f"http://127.0.0.1:{staff_port}",
+                PANEL_STAFF_SESSION_SECRET=secrets.token_urlsafe(32),
             )
             subprocess.run([*CLI, "migrate"], env=env, cwd=REPO_ROOT, check=True)
             subprocess.run([*CLI, "deploy"], env=env, cwd=REPO_ROOT, check=True)
@@ -107,36 +141,52 @@ def running_stack(directory: Path, port: int) -> Iterator[DemoStack]:
                     sys.executable, "-m", "uvicorn", "--factory", "bff.app:app_factory",
                     "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers",
                 ],
+                "staff": [
+                    sys.executable, "-m", "uvicorn", "--factory", "staff.app:app_factory",
+                    "--host", "127.0.0.1", "--port", str(staff_port), "--no-proxy-headers",
+                ],
             }  # fmt: skip
             for name, command in commands.items():
                 with (directory / f"{name}.log").open("wb") as log:
                     processes.append(spawn_watched(command, env=env, cwd=REPO_ROOT, stdout=log))
             panel = f"http://127.0.0.1:{port}"
+            dashboard = f"http://127.0.0.1:{staff_port}"
             _wait_http(f"{panel}/health")
-            yield DemoStack(panel, engine, redis.url, env, directory, tuple(processes))
+            _wait_http(f"{dashboard}/health")
+            yield DemoStack(
+                panel, dashboard, engine, keycloak, redis.url, env, directory, tuple(processes)
+            )
         finally:
             # A second Ctrl-C (or SIGTERM, SIGHUP) must not leave half the stack running.
             stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
             previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in stopping}
             for process in processes:
                 terminate_watched(process, timeout=15)
+            keycloak.stop()
             engine.stop()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
 
-def run_demo(port: int = 8000) -> int:
-    # A closed terminal (SIGHUP) or a SIGTERM stops the stack as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+def run_demo(port: int = 8000, staff_port: int = 8001) -> int:
+    # A closed terminal (SIGHUP) or a SIGTERM stops the stack as Ctrl-C does; SIGINT is set
+    # too, since a shell starting the demo in the background leaves it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
-        with running_stack(DEMO_DIR, port) as stack:
+        with running_stack(DEMO_DIR, port, staff_port) as stack:
             case = stack.open_case(co_borrowers=2)
             panel = stack.panel
             print(f"\nCustomer Panel demo is running (logs in {DEMO_DIR}).")
             print(f"  Participant login: {panel}/login")
             print(f"  SMS outbox:        {panel}/dev/outbox   (demo mode: SMS land here)")
             print(f"  Channel API docs:  {panel}/schema/swagger")
+            print(f"  Staff dashboard:   {stack.dashboard}/   (sign in through Keycloak)")
+            print(
+                f"  Keycloak admin:    {stack.keycloak.admin_console_url}"
+                f"   (user {stack.keycloak.admin.username},"
+                f" password {stack.keycloak.admin.password})"
+            )
             print(f"  Engine REST API:   {stack.engine.rest_url}/v2/topology")
             print(f"  Engine gRPC:       {stack.engine.grpc_address}")
             print(f"  Panel metrics:     {panel}/metrics   (health: /health, /ready)")
@@ -157,6 +207,13 @@ def run_demo(port: int = 8000) -> int:
                 " ending shown above; the code arrives in the SMS outbox. The invitation SMS"
                 " there carries a link that signs in with its code."
             )
+            print(f"\nStaff demo users (password: {DEMO_PASSWORD}):")
+            for username, what in DEMO_STAFF:
+                print(f"  {username:<18} {what}")
+            print(
+                "The case reaches the credit analysts' inbox once every participant has"
+                " completed their tasks and signed."
+            )
             print("\nOpen another case with:")
             print(
                 "  "
@@ -174,10 +231,9 @@ def run_demo(port: int = 8000) -> int:
 
 
 def main() -> int:
-    port = int(os.environ.get("PANEL_DEMO_PORT", "8000"))
-    if port == 0:
-        port = free_port()
-    return run_demo(port)
+    port = int(os.environ.get("PANEL_DEMO_PORT", "8000")) or free_port()
+    staff_port = int(os.environ.get("PANEL_DEMO_STAFF_PORT", "8001")) or free_port()
+    return run_demo(port, staff_port)
 
 
 if __name__ == "__main__":

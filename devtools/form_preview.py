@@ -18,11 +18,11 @@ from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
-from bff.app import STATIC_DIR, TEMPLATES_DIR, install_i18n
-from panel_core.consents import consent_texts, text_version
-from panel_core.feel import check_form
 from panel_core.forms import localise, page_fields, read_submission
+from panel_core.forms.checks import check_form
 from panel_core.i18n import use_locale
+from panel_core.tasks.consents import consent_texts, text_version
+from panel_web.pages import STATIC_DIR, TEMPLATES_DIR, install_i18n
 
 
 def render_form_page(

@@ -15,6 +15,8 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 METHOD_MAP = [
     ("panel_core/**.py", "python"),
     ("bff/**.py", "python"),
+    ("staff/**.py", "python"),
+    ("panel_web/**.py", "python"),
     ("templates/**.html.j2", "jinja2"),
     ("templates/sms/**.txt.j2", "jinja2"),
 ]
@@ -31,7 +33,7 @@ def extract() -> Catalog:
         str(REPO_ROOT), METHOD_MAP, OPTIONS, keywords=KEYWORDS
     ):
         # Only our own code: never the virtualenv or node_modules, even if they match.
-        if filename.split("/")[0] not in {"panel_core", "bff", "templates"}:
+        if filename.split("/")[0] not in {"panel_core", "panel_web", "bff", "staff", "templates"}:
             continue
         catalog.add(message, locations=[(filename, lineno)])
     return catalog

@@ -1,4 +1,5 @@
-"""Screenshots of every participant page at 375 and 1280 px, for the docs.
+"""Screenshots of every participant page and the staff dashboard at 375 and 1280 px, for
+the docs.
 
 ``python -m devtools screenshots`` starts the whole stack like the demo does, walks through
 the pages in Debian's Chromium and writes ``docs/screenshots/<page>-<width>.png``.
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 
 from devtools.demo import REPO_ROOT, DemoStack, running_stack
 from devtools.form_preview import write_preview
+from devtools.keycloak import DEMO_PASSWORD
 from devtools.ports import free_port
 
 OUTPUT = REPO_ROOT / "docs" / "screenshots"
@@ -47,10 +49,12 @@ async def _latest_code(redis_url: str, phone: str, seen: int) -> str:
     raise RuntimeError(f"no SMS reached {phone}")
 
 
-async def _shoot(page: Page, name: str, width: int) -> Path:
+async def _shoot(page: Page, name: str, width: int, *, record: bool = True) -> list[Path]:
+    if not record:
+        return []
     path = OUTPUT / f"{name}-{width}.png"
     await page.screenshot(path=str(path), full_page=True)
-    return path
+    return [path]
 
 
 def _proof_of_income() -> bytes:
@@ -83,9 +87,14 @@ async def _open_task(page: Page, panel: str, name: str) -> None:
     await page.wait_for_url(re.compile(r".*/tasks/[0-9a-f-]+"))
 
 
-async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
-    """One participant's whole share, in Polish, photographing every page on the way."""
-    case_text = stack.open_case(co_borrowers=1)
+async def _walk_case(
+    page: Page, stack: DemoStack, width: int, *, co_borrowers: int = 1, record: bool = True
+) -> tuple[str, list[Path]]:
+    """One participant's whole share, in Polish, photographing every page on the way.
+
+    Returns the case number. With no co-borrowers the case goes on to the bank's review.
+    """
+    case_text = stack.open_case(co_borrowers=co_borrowers)
     case_number = re.search(r"case number: (\S+)", case_text)
     primary = re.search(
         r"participant primary-borrower: \S+ \(PESEL ending (\d+), phone (\S+),", case_text
@@ -97,15 +106,15 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     # The invitation first, so the login code is not mistaken for it.
     await _latest_code(stack.redis_url, phone, 0)
     await page.goto(f"{panel}/login")
-    shots.append(await _shoot(page, "login", width))
+    shots += await _shoot(page, "login", width, record=record)
     await page.click("form[action='/login'] button[type=submit]")
-    shots.append(await _shoot(page, "login-errors", width))
+    shots += await _shoot(page, "login-errors", width, record=record)
     seen = await _sms_count(stack.redis_url, phone)
     await page.fill("#case", case_number.group(1))
     await page.fill("#fragment", fragment)
     await page.click("form[action='/login'] button[type=submit]")
     await page.wait_for_url(f"{panel}/login/code")
-    shots.append(await _shoot(page, "login-code", width))
+    shots += await _shoot(page, "login-code", width, record=record)
     await page.fill("#code", await _latest_code(stack.redis_url, phone, seen))
     await page.click("form[action='/login/code'] button[type=submit]")
     await page.wait_for_url(f"{panel}/case/")
@@ -113,14 +122,14 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     while await page.locator(".task-list a").count() < 3 and time.monotonic() < deadline:
         await page.wait_for_timeout(500)
         await page.reload()
-    shots.append(await _shoot(page, "case-overview", width))
+    shots += await _shoot(page, "case-overview", width, record=record)
     await page.goto(f"{panel}/tasks/")
-    shots.append(await _shoot(page, "tasks", width))
+    shots += await _shoot(page, "tasks", width, record=record)
 
     await _open_task(page, panel, "Podaj dochody")
-    shots.append(await _shoot(page, "task-income", width))
+    shots += await _shoot(page, "task-income", width, record=record)
     await page.click(SEND)
-    shots.append(await _shoot(page, "task-income-errors", width))
+    shots += await _shoot(page, "task-income-errors", width, record=record)
     await page.select_option("#field-employmentType", "employed")
     await page.fill("#field-monthlyNetIncome", "8200")
     await page.set_input_files(
@@ -131,43 +140,80 @@ async def _walk_case(page: Page, stack: DemoStack, width: int) -> list[Path]:
     )
     await page.click("button[name=action][value=upload]")
     await page.wait_for_url(re.compile(r".*saved=1"))
-    shots.append(await _shoot(page, "task-income-uploaded", width))
+    shots += await _shoot(page, "task-income-uploaded", width, record=record)
     await page.click(SEND)
     await page.wait_for_url(f"{panel}/case/")
 
     await _open_task(page, panel, "Złóż zgody")
-    shots.append(await _shoot(page, "task-consents", width))
+    shots += await _shoot(page, "task-consents", width, record=record)
     await page.check("#field-consentCreditCheck")
     await page.check("#field-consentDataProcessing")
     await page.click(SEND)
     await page.wait_for_url(f"{panel}/case/")
 
     await _open_task(page, panel, "Wypełnij ankietę")
-    shots.append(await _shoot(page, "task-questionnaire", width))
+    shots += await _shoot(page, "task-questionnaire", width, record=record)
     await page.check("#field-maritalStatus")
     await page.fill("#field-dependants", "1")
     await page.click(SEND)
     await page.wait_for_url(f"{panel}/case/")
 
     await _open_task(page, panel, "Podpisz wniosek")
-    shots.append(await _shoot(page, "task-sign", width))
+    shots += await _shoot(page, "task-sign", width, record=record)
     seen = await _sms_count(stack.redis_url, phone)
     await page.click("button[formaction$='/signing-code']")
     await page.wait_for_url(re.compile(r".*code=sent.*"))
     await page.fill("#field-signingCode", await _latest_code(stack.redis_url, phone, seen))
     await page.check("#field-signApplication")
-    shots.append(await _shoot(page, "task-sign-code-sent", width))
+    shots += await _shoot(page, "task-sign-code-sent", width, record=record)
     await page.click(SEND)
     await page.wait_for_url(f"{panel}/case/")
-    shots.append(await _shoot(page, "case-overview-signed", width))
+    shots += await _shoot(page, "case-overview-signed", width, record=record)
+    if not record:
+        return case_number.group(1), shots
     # The switch's own link, followed directly: the open live-update stream keeps the
     # overview from ever reporting a finished load after a same-page click.
     switch = await page.get_attribute(".language-switch a[lang=en]", "href")
     await page.goto(f"{panel}{switch}")
     assert "Collecting information" in await page.inner_text(".status-panel")
-    shots.append(await _shoot(page, "case-overview-en", width))
+    shots += await _shoot(page, "case-overview-en", width, record=record)
     await page.goto(f"{panel}/dev/outbox")
-    shots.append(await _shoot(page, "sms-outbox", width))
+    shots += await _shoot(page, "sms-outbox", width, record=record)
+    return case_number.group(1), shots
+
+
+async def _walk_dashboard(page: Page, stack: DemoStack, width: int) -> list[Path]:
+    """A team manager's day: the inbox, a task taken, the case, the search, signing out."""
+    await page.goto(f"{stack.dashboard}/")
+    await page.wait_for_selector("#kc-form-login")
+    shots = await _shoot(page, "staff-sign-in", width)
+    await page.fill("#username", "magda.kierownik")
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#kc-login")
+    await page.wait_for_url(f"{stack.dashboard}/")
+    await page.goto(f"{stack.dashboard}/?tab=unassigned")
+    claim = page.locator("[data-live-region=inbox] form[action$='/claim'] button")
+    deadline = time.monotonic() + 60
+    while not await claim.count() and time.monotonic() < deadline:
+        await page.wait_for_timeout(500)
+        await page.reload()
+    shots += await _shoot(page, "staff-inbox", width)
+    await claim.first.click()
+    await page.wait_for_url(re.compile(r".*/tasks/[0-9a-f-]+\?notice=claimed"))
+    shots += await _shoot(page, "staff-task", width)
+    await page.click("#field-send")
+    await page.wait_for_load_state()
+    shots += await _shoot(page, "staff-task-errors", width)
+    await page.click(".work-layout__case a[href^='/cases/']")
+    await page.wait_for_url(re.compile(r".*/cases/[0-9a-f-]+"))
+    shots += await _shoot(page, "staff-case", width)
+    await page.goto(f"{stack.dashboard}/cases/")
+    await page.click("form[action='/cases/'] button[type=submit]")
+    await page.wait_for_url(re.compile(r".*/cases/\?.*"))
+    shots += await _shoot(page, "staff-cases", width)
+    await page.click(".site-header form[action='/logout'] button[type=submit]")
+    await page.wait_for_url(f"{stack.dashboard}/signed-out")
+    shots += await _shoot(page, "staff-signed-out", width)
     return shots
 
 
@@ -180,7 +226,7 @@ async def _form_gallery(page: Page, width: int, directory: Path) -> list[Path]:
             GALLERY_FORM, directory / name, variables=variables, with_errors=with_errors
         )
         await page.goto(preview.as_uri())
-        shots.append(await _shoot(page, name, width))
+        shots += await _shoot(page, name, width)
     return shots
 
 
@@ -195,8 +241,14 @@ async def _walk(stack: DemoStack) -> list[Path]:
         for width in WIDTHS:
             context = await browser.new_context(viewport={"width": width, "height": 800})
             page = await context.new_page()
-            written += await _walk_case(page, stack, width)
+            written += (await _walk_case(page, stack, width))[1]
             written += await _form_gallery(page, width, stack.directory / "previews")
+            await context.close()
+            # A case of its own, brought to the bank's review, for the dashboard's pages.
+            context = await browser.new_context(viewport={"width": width, "height": 800})
+            page = await context.new_page()
+            await _walk_case(page, stack, width, co_borrowers=0, record=False)
+            written += await _walk_dashboard(page, stack, width)
             await context.close()
         await browser.close()
     return written

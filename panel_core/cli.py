@@ -14,16 +14,16 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from panel_core import case_types
 from panel_core import constants as c
-from panel_core.auth.pesel import make_pesel
-from panel_core.auth.service import LoginService
-from panel_core.cases import CaseValidationError, ParticipantRegistration, open_case
+from panel_core.cases import case_types
+from panel_core.cases.service import CaseValidationError, ParticipantRegistration, open_case
 from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.mirror import DEAD_LETTER_STREAM, replay_record
 from panel_core.engine.rest import CamundaRestClient
-from panel_core.feel import check_form
+from panel_core.forms.checks import check_form
+from panel_core.identity.pesel import make_pesel
+from panel_core.identity.service import LoginService
 from panel_core.outboxes import engine_outboxes
 from panel_core.settings import Settings, get_settings
 

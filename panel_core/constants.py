@@ -22,6 +22,11 @@ VAR_DECISION: Final = "decision"
 # their participantId and the answers their forms mark with FORM_PROPERTY_SEND_TO_PROCESS,
 # which are local variables of the share so that no two participants' answers mix.
 VAR_SHARES: Final = "shares"
+# Why the case got its status, as the participants may read it: a local variable of a
+# JOB_SET_CASE_STATUS task (an input mapping, e.g. from the analyst's decisionReason). The
+# worker keeps it on the case; the overview shows it only for a status whose descriptor entry
+# has showReason. Absent or null means no reason.
+VAR_STATUS_REASON: Final = "statusReason"
 
 # Keys of one entry of the participants list (and of the multi-instance element variable).
 KEY_PARTICIPANT_ID: Final = "participantId"
@@ -76,11 +81,11 @@ ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
 FORM_PROPERTY_SEND_TO_PROCESS: Final = "sendToProcess"
 
 # Custom property marking a checkbox as a consent: giving it is recorded with the exact text
-# shown (see panel_core/consents.py).
+# shown (see panel_core/tasks/consents.py).
 FORM_PROPERTY_CONSENT: Final = "consent"
 
 # Custom property marking a checkbox as a signature: ticking it needs a one-time SMS code
-# bound to the SHA-256 of the document shown (see panel_core/signing.py). Its value names the
+# bound to the SHA-256 of the document shown (see panel_core/tasks/signing.py). Its value names the
 # document; "application" is the participant's application summary.
 FORM_PROPERTY_SIGNATURE: Final = "signature"
 
@@ -93,6 +98,9 @@ STREAM_PROCESS: Final = f"{EXPORTER_STREAM_PREFIX}:PROCESS"
 # prefilled fields, FEEL over the process data).
 STREAM_PROCESS_INSTANCE: Final = f"{EXPORTER_STREAM_PREFIX}:PROCESS_INSTANCE"
 STREAM_VARIABLE: Final = f"{EXPORTER_STREAM_PREFIX}:VARIABLE"
+# Failed automatic steps (a job out of retries, an expression that cannot be evaluated), for
+# the staff dashboard.
+STREAM_INCIDENT: Final = f"{EXPORTER_STREAM_PREFIX}:INCIDENT"
 # Value types the exporter must send (ZEEBE_REDIS_ENABLED_VALUE_TYPES).
 EXPORTED_VALUE_TYPES: Final = (
     "PROCESS",
@@ -105,5 +113,8 @@ EXPORTED_VALUE_TYPES: Final = (
 
 # Purposes of SMS messages (the outbox's ``purpose`` column and the template names).
 SMS_INVITATION: Final = "invitation"
+# The decision: sent once to every participant when the case enters a final status, with the
+# text the case-type descriptor gives that status.
+SMS_DECISION: Final = "decision"
 SMS_LOGIN_CODE: Final = "login-code"
 SMS_SIGNING_CODE: Final = "signing"

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panel_core.cases import case_instance_started
-from panel_core.completions import CompletionOutbox
+from panel_core.cases.service import case_instance_started
 from panel_core.db.models import EngineCommand, SmsMessage, TaskSubmission
 from panel_core.engine.commands import CommandResult, EngineCommandOutbox
 from panel_core.engine.rest import CamundaRestClient, Delivery
+from panel_core.notifications.sms_dispatcher import SmsOutbox
+from panel_core.notifications.sms_providers import SendResult, SmsProvider
 from panel_core.outbox.dispatcher import Outbox, lease_for
 from panel_core.settings import Settings
-from panel_core.sms.dispatcher import SmsOutbox
-from panel_core.sms.providers import SendResult, SmsProvider
+from panel_core.tasks.completions import CompletionOutbox
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_absolute_timeout_seconds: int = 3600
     session_warning_seconds: int = 60
 
+    # The staff dashboard (staff/): staff sign in through OpenID Connect (the bank's Keycloak
+    # realm). The issuer is the realm's URL, e.g. https://sso.bank.example/realms/panel.
+    staff_oidc_issuer: str = "http://localhost:8180/realms/customer-panel"
+    staff_oidc_client_id: str = "staff-dashboard"
+    staff_oidc_client_secret: str = ""
+    # Where staff reach the dashboard: its OIDC redirect URI is <this>/auth/callback.
+    staff_public_base_url: str = "http://127.0.0.1:8001"
+    staff_session_secret: str = ""
+    # Staff work through a day; a participant's five minutes would be wrong here.
+    staff_session_idle_timeout_seconds: int = 30 * 60
+    staff_session_absolute_timeout_seconds: int = 12 * 3600
+    # Realm roles of the dashboard: every employee has the first; the second sees all tasks.
+    staff_role: str = "staff"
+    staff_manager_role: str = "team-manager"
+    staff_operator_role: str = "operator"
+
     # SMS. "dev" keeps messages in a Redis list shown at /dev/outbox (demo mode only);
     # "smsapi" sends through SMSAPI.pl.
     # Uploaded documents: a local directory behind panel_core.documents.storage.
@@ -131,6 +147,11 @@ def check_settings(settings: Settings) -> Settings:
         raise SettingsError("PANEL_OTP_MAX_FAILURES_PER_CODE must be at most 5 (PSD2 RTS Art. 4).")
     if settings.session_idle_timeout_seconds > settings.session_absolute_timeout_seconds:
         raise SettingsError("The idle timeout cannot be longer than the absolute session lifetime.")
+    if (
+        settings.staff_session_idle_timeout_seconds
+        > settings.staff_session_absolute_timeout_seconds
+    ):
+        raise SettingsError("The staff idle timeout cannot be longer than the staff session.")
     if not settings.demo_mode and settings.hash_key == Settings().hash_key:
         raise SettingsError("Set PANEL_HASH_KEY to a long random secret outside demo mode.")
     return settings

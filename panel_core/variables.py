@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core import constants as c
-from panel_core.cases import bind_instance
+from panel_core.cases.service import bind_instance
 from panel_core.db.models import EngineScope, EngineVariable, PanelTask
 from panel_core.engine.records import ProcessInstanceEvent, VariableEvent
 from panel_core.forms import variable_names

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import pytest_asyncio
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devtools.camunda import CamundaEngine, ensure_distribution
+from devtools.keycloak import KeycloakServer
 from devtools.ports import free_port
 from devtools.postgres import PostgresServer
 from devtools.reaper import spawn_watched, terminate_watched
@@ -134,6 +136,36 @@ def app(stack: Stack) -> Litestar:
     from bff.app import create_app
 
     return create_app(stack.settings)
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[KeycloakServer]:
+    """The real Keycloak with the repository's realm, started once, when a test needs it."""
+    with KeycloakServer() as server:
+        print(f"\nkeycloak {server.base_url} started in {server.startup_seconds:.1f}s")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def staff_settings(stack: Stack, keycloak: KeycloakServer) -> Settings:
+    from tests.keycloak_login import demo_client_secret
+
+    return msgspec.structs.replace(
+        stack.settings,
+        staff_oidc_issuer=keycloak.issuer,
+        staff_oidc_client_secret=demo_client_secret(),
+        # Keycloak matches loopback redirect URIs whatever their port (the realm allows
+        # http://127.0.0.1/*); the test client never listens there, it is sent the code.
+        staff_public_base_url=f"http://127.0.0.1:{free_port()}",
+        staff_session_secret="test-staff-session-secret-0123456789abcdef",
+    )
+
+
+@pytest.fixture(scope="session")
+def staff_app(staff_settings: Settings) -> Litestar:
+    from staff.app import create_app
+
+    return create_app(staff_settings)
 
 
 def pytest_configure(config: pytest.Config) -> None:

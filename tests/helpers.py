@@ -16,8 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from panel_core import constants as c
-from panel_core.auth.pesel import make_pesel
 from panel_core.constants import CASE_TYPE_CREDIT
+from panel_core.identity.pesel import make_pesel
 from panel_core.settings import Settings
 
 T = TypeVar("T")

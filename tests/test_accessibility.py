@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +20,13 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
-from bff.app import DEMO_CHANNEL_TOKEN, STATIC_DIR
+from bff.app import DEMO_CHANNEL_TOKEN
 from devtools.ports import free_port
 from devtools.reaper import spawn_watched, terminate_watched
 from panel_core import constants as c
 from panel_core.forms import apply_list_action
+from panel_core.settings import Settings
+from panel_web.pages import STATIC_DIR
 from tests.conftest import REPO_ROOT, Stack, settings_env
 from tests.helpers import PDF_BYTES, person
 from tests.sms_inbox import code_in, next_message
@@ -42,16 +45,15 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 WIDTHS = (1280, 320)
 
 
-@pytest.fixture(scope="module")
-def panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("bff") / "bff.log"
+@contextmanager
+def serving(factory: str, port: int, settings: Settings, log: Path) -> Iterator[str]:
+    """One of the web apps (``bff.app:app_factory``, say) as its own uvicorn process."""
     with log.open("wb") as out:
         # Registered with the reaper: a run killed outright does not leave it behind.
         server = spawn_watched(
-            [sys.executable, "-m", "uvicorn", "--factory", "bff.app:app_factory",
+            [sys.executable, "-m", "uvicorn", "--factory", factory,
              "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"],
-            cwd=REPO_ROOT, env=settings_env(stack.settings), stdout=out,
+            cwd=REPO_ROOT, env=settings_env(settings), stdout=out,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -67,6 +69,13 @@ def panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield url
     finally:
         terminate_watched(server, timeout=15)
+
+
+@pytest.fixture(scope="module")
+def panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("bff") / "bff.log"
+    with serving("bff.app:app_factory", free_port(), stack.settings, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from panel_core.case_numbers import generate_case_number, is_valid_case_number
+from panel_core.cases.numbers import generate_case_number, is_valid_case_number
 
 
 def test_generated_numbers_carry_prefix_year_and_a_valid_check_digit() -> None:

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
-from panel_core.auth.service import LoginService
 from panel_core.clock import FakeClock, SystemClock
 from panel_core.db.models import (
     Document,
@@ -26,6 +25,7 @@ from panel_core.db.models import (
     SmsMessage,
     TaskSubmission,
 )
+from panel_core.identity.service import LoginService
 from tests.conftest import Stack
 from tests.helpers import (
     PDF_BYTES,

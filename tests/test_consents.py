@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
-from panel_core.consents import consent_texts
 from panel_core.db.models import ConsentRecord, PanelTask
 from panel_core.forms import localise, text_html
+from panel_core.tasks.consents import consent_texts
 from tests.conftest import REPO_ROOT, Stack
 from tests.helpers import eventually, form_token, open_case_via_channel, person, sign_in
 

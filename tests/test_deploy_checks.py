@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from panel_core import constants as c
+from panel_core.cases import case_types
 from panel_core.cli import ModelCheckError, check_models, deploy, model_files
 from panel_core.settings import Settings
+
+BPMN = Path(__file__).resolve().parent.parent / "bpmn"
+MODEL = (BPMN / "credit-application.bpmn").read_bytes()
+DESCRIPTOR = json.loads((BPMN / "credit-application.case.json").read_text())
+
+
+def problems_with(change: Any) -> list[str]:
+    """What the check says of the shipped descriptor after ``change`` edited its JSON."""
+    document = json.loads(json.dumps(DESCRIPTOR))
+    change(document["statuses"])
+    return case_types.check(case_types.parse(json.dumps(document).encode()), MODEL)
 
 
 def test_the_shipped_models_pass_the_check() -> None:
@@ -32,3 +46,24 @@ async def test_an_unsupported_expression_stops_the_whole_deployment(tmp_path: Pa
         await deploy(settings, files)
     assert "credit-income.form" in str(refused.value)
     assert "employerName" in str(refused.value)
+
+
+def test_a_final_status_must_have_its_decision_sms_in_every_language() -> None:
+    assert problems_with(lambda statuses: None) == []
+    untranslated = problems_with(lambda statuses: statuses[c.STATUS_APPROVED]["sms"].pop("en"))
+    assert untranslated == ["statuses.approved.sms has no text in en"]
+    blank = problems_with(lambda statuses: statuses[c.STATUS_REJECTED]["sms"].update(pl=" "))
+    assert blank == ["statuses.rejected.sms has no text in pl"]
+    missing = problems_with(lambda statuses: statuses[c.STATUS_REJECTED].pop("sms"))
+    assert missing == ["final status 'rejected' has no 'sms' (the decision text)"]
+
+
+def test_only_a_final_status_may_text_a_decision_or_show_a_reason() -> None:
+    def on_review(statuses: dict[str, Any]) -> None:
+        statuses[c.STATUS_IN_REVIEW]["sms"] = {"pl": "W analizie.", "en": "In review."}
+        statuses[c.STATUS_IN_REVIEW]["showReason"] = True
+
+    assert problems_with(on_review) == [
+        "status 'in-review' is not final and cannot have an 'sms'",
+        "status 'in-review' is not final and cannot have 'showReason'",
+    ]

@@ -14,7 +14,6 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from bff.controllers.documents import content_disposition
 from panel_core.db.models import Document, PanelTask
 from panel_core.documents.content import JPEG, PDF, PNG, detect
 from panel_core.documents.scanning import (
@@ -33,6 +32,7 @@ from panel_core.documents.service import (
 )
 from panel_core.documents.storage import LocalDiskStorage
 from panel_core.i18n import use_locale
+from panel_web.downloads import content_disposition
 from tests.helpers import PDF_BYTES
 
 

@@ -63,8 +63,8 @@ from panel_core.db.models import (
     TaskSubmission,
 )
 from panel_core.db.session import create_engine, create_session_factory
+from panel_core.notifications.sms_providers import DEV_OUTBOX_KEY, DEV_SENT_KEY
 from panel_core.settings import Settings
-from panel_core.sms.providers import DEV_OUTBOX_KEY, DEV_SENT_KEY
 from tests.conftest import REPO_ROOT, _settings, settings_env
 from tests.fault_report import REPORTS
 from tests.helpers import PDF_BYTES, VALID_ANSWERS, person

@@ -31,15 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panel_core import constants as c
-from panel_core.feel import (
-    Expression,
-    FeelError,
-    check_form,
-    evaluate,
-    expression_of,
-    form_expressions,
-    parse,
-)
+from panel_core.feel import Expression, FeelError, evaluate, parse
+from panel_core.forms.checks import check_form
+from panel_core.forms.expressions import expression_of, form_expressions
 
 ROOT = Path(__file__).resolve().parent.parent
 ORACLE_SCRIPT = ROOT / "tests" / "feel_oracle.mjs"

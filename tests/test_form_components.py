@@ -15,8 +15,6 @@ import pytest
 
 from devtools.form_preview import render_form_page
 from panel_core.clock import FakeClock
-from panel_core.consents import consent_texts
-from panel_core.feel import check_form
 from panel_core.forms import (
     FOCUS_KEY,
     MAX_ROWS,
@@ -39,8 +37,10 @@ from panel_core.forms import (
     variable_names,
 )
 from panel_core.forms import texts as form_texts
+from panel_core.forms.checks import check_form
 from panel_core.forms.markup import spacer_size
 from panel_core.i18n import use_locale
+from panel_core.tasks.consents import consent_texts
 
 HERE = Path(__file__).resolve().parent
 EVERY = HERE.parent / "docs" / "forms" / "every-component.form"

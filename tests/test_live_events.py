@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from bff.app import create_app
 from panel_core import constants as c
 from panel_core.clock import FakeClock
-from panel_core.live import TASKS_CHANGED, publish_case_update
+from panel_core.notifications.live import TASKS_CHANGED, publish_case_update
 from tests.conftest import Stack
 from tests.helpers import open_case_via_channel, person, sign_in
 

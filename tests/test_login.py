@@ -23,14 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from bff.locale import LANGUAGE_COOKIE
-from panel_core import audit
 from panel_core import constants as c
-from panel_core.auth.attempts import Attempt, AttemptStore
-from panel_core.auth.service import Client, LoginService, Outcome, participant_identity
+from panel_core.audit import log as audit
 from panel_core.clock import FakeClock, SystemClock
 from panel_core.db.models import AuditEvent, SmsMessage
-from panel_core.invitations import invite_participant
+from panel_core.identity.actors import Client
+from panel_core.identity.attempts import Attempt, AttemptStore
+from panel_core.identity.service import LoginService, Outcome, participant_identity
+from panel_core.notifications.invitations import invite_participant
+from panel_web.locale import LANGUAGE_COOKIE
 from tests.conftest import Stack
 from tests.helpers import csrf_token, eventually, form_token, person
 from tests.sms_inbox import code_in, messages_to, next_message

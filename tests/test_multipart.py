@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bff.multipart import MultipartReader
+from panel_web.multipart import MultipartReader
 
 BOUNDARY = b"----panel-test-boundary"
 CHUNK = 64 * 1024

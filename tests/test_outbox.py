@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
 from panel_core import constants as c
-from panel_core.completions import submit
 from panel_core.db.models import (
     PanelTask,
     SmsMessage,
@@ -26,10 +25,11 @@ from panel_core.db.models import (
     utcnow,
 )
 from panel_core.engine.rest import DeliveryOutcome
+from panel_core.notifications.sms_dispatcher import SmsOutbox
+from panel_core.notifications.sms_outbox import enqueue_sms
+from panel_core.notifications.sms_providers import DEV_SENT_KEY, DevOutboxProvider
 from panel_core.outbox import Outbox
-from panel_core.sms.dispatcher import SmsOutbox
-from panel_core.sms.outbox import enqueue_sms
-from panel_core.sms.providers import DEV_SENT_KEY, DevOutboxProvider
+from panel_core.tasks.completions import submit
 from tests.conftest import Stack
 from tests.helpers import (
     VALID_ANSWERS,

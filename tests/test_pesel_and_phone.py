@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from panel_core.auth.pesel import (
+from panel_core.identity.pesel import (
     PeselError,
     birth_date,
     fragment_hash,
@@ -16,7 +16,7 @@ from panel_core.auth.pesel import (
     make_pesel,
     validate_pesel,
 )
-from panel_core.auth.phone import PhoneError, normalize_phone
+from panel_core.identity.phone import PhoneError, normalize_phone
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from panel_core import constants as c
-from panel_core.cases import CaseValidationError, process_variables, validate_request
+from panel_core.cases.service import CaseValidationError, process_variables, validate_request
 from panel_core.db.models import Case, Participant
 
 

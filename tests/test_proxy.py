@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bff.proxy import client_address, parse_networks
+from panel_web.proxy import client_address, parse_networks
 
 TRUSTED = parse_networks("10.0.0.0/8, 192.168.1.7, 2001:db8::/32")
 

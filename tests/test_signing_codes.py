@@ -8,10 +8,10 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from panel_core.auth.attempts import AttemptStore
-from panel_core.auth.service import participant_identity
 from panel_core.clock import FakeClock
-from panel_core.signing import SigningCodes
+from panel_core.identity.attempts import AttemptStore
+from panel_core.identity.service import participant_identity
+from panel_core.tasks.signing import SigningCodes
 from tests.conftest import Stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]

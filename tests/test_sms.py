@@ -26,18 +26,18 @@ from panel_core import constants as c
 from panel_core.cli import migrate
 from panel_core.db.models import SmsMessage, SmsState, utcnow
 from panel_core.db.session import create_engine, create_session_factory
-from panel_core.outbox import Outbox
-from panel_core.settings import Settings
-from panel_core.sms.dispatcher import SmsOutbox
-from panel_core.sms.outbox import enqueue_sms
-from panel_core.sms.providers import (
+from panel_core.notifications.sms_dispatcher import SmsOutbox
+from panel_core.notifications.sms_outbox import enqueue_sms
+from panel_core.notifications.sms_providers import (
     DEV_OUTBOX_KEY,
     DevOutboxProvider,
     SmsApiProvider,
     SmsConfigurationError,
     build_provider,
 )
-from panel_core.sms.templates import render_sms, segments
+from panel_core.notifications.sms_templates import render_sms, segments
+from panel_core.outbox import Outbox
+from panel_core.settings import Settings
 from tests.conftest import Stack
 
 TOKEN = "smsapi-test-token"

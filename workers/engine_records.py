@@ -30,9 +30,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panel_core import constants as c
 from panel_core.engine.mirror import DEAD_LETTER_STREAM, HANDLERS, STREAMS, record_payload
 from panel_core.engine.records import NotYetKnownError, UnreadableRecordError
 from panel_core.metrics import DEAD_LETTERS, ENGINE_RECORDS, RECORDS_DEFERRED
+from panel_core.notifications.live import TASKS_CHANGED, publish_staff_update
 from panel_core.resilience import backoff_delay, is_transient, sleep_unless
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,9 @@ class EngineRecordConsumer:
                 await self._dead_letter(stream, entry_id, payload, reason, "failed")
                 return True
             ENGINE_RECORDS.labels(stream).inc()
+            if stream == c.STREAM_USER_TASK:
+                # Open inboxes read again what their member of staff may see.
+                await publish_staff_update(self._redis, TASKS_CHANGED)
         await self._redis.xack(stream, self._group, entry_id)
         self._waiting.discard(entry_id)
         return True

@@ -21,14 +21,14 @@ import httpx
 from pyzeebe import ZeebeWorker, create_insecure_channel
 from redis.asyncio import Redis
 
-from panel_core.auth.service import LoginService
 from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.engine.rest import CamundaRestClient
+from panel_core.identity.service import LoginService
+from panel_core.notifications.sms_providers import SmsConfigurationError, build_provider
 from panel_core.observability import configure_logging
 from panel_core.outboxes import engine_outboxes, sms_outbox
 from panel_core.settings import Settings, SettingsError, get_settings
-from panel_core.sms.providers import SmsConfigurationError, build_provider
 from workers.engine_records import EngineRecordConsumer
 from workers.observability import ObservabilityServer, WorkerProbes, create_observability_app
 from workers.routers import case_status, invitation
@@ -58,7 +58,12 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
             max_connection_retries=-1,
         )
         worker.include_router(
-            case_status.build_router(sessions, redis, settings.worker_max_concurrency)
+            case_status.build_router(
+                sessions,
+                redis,
+                settings.worker_max_concurrency,
+                public_base_url=settings.public_base_url,
+            )
         )
         login = LoginService(settings, sessions, redis, SystemClock())
         worker.include_router(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, get
@@ -13,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.controllers.participant_pages import session_context
 from bff.dependencies import ParticipantContext, ParticipantController
-from panel_core import case_types
-from panel_core.cases import get_case_with_participants
+from panel_core.cases import case_types
+from panel_core.cases.overview import build_overview
+from panel_core.cases.service import get_case_with_participants
 from panel_core.db.models import TaskState
-from panel_core.overview import build_overview
-from panel_core.signing import participant_signatures
+from panel_core.tasks.signing import participant_signatures
 
 
 class CaseOverviewController(ParticipantController):
@@ -31,26 +32,46 @@ class CaseOverviewController(ParticipantController):
         db: NamedDependency[AsyncSession],
         participant: NamedDependency[ParticipantContext],
     ) -> Template:
-        case = await get_case_with_participants(db, participant.case_id)
-        if case is None:
-            raise NotFoundException("Not found")
-        descriptor = await case_types.load(db, case.case_type)
-        overview = await build_overview(db, case, participant.participant_id, descriptor)
-        return Template(
-            "overview.html.j2",
-            context={
-                "overview": overview,
-                "open_tasks": overview.tasks_in(TaskState.OPEN),
-                "submitted_tasks": overview.tasks_in(TaskState.SUBMITTED),
-                "done_tasks": overview.tasks_in(TaskState.COMPLETED),
-                "withdrawn_tasks": overview.tasks_in(TaskState.WITHDRAWN),
-                "signed": [
-                    s
-                    for s in await participant_signatures(
-                        db, participant.case_id, participant.participant_id
-                    )
-                    if s.content
-                ],
-                "participant_session": session_context(request, participant),
-            },
-        )
+        # Where a replacement's form sends the participant back once the new file is kept.
+        replaced = request.query_params.get("replaced") == "1"
+        return await overview_page(request, db, participant, replaced=replaced)
+
+
+async def overview_page(
+    request: Request[Any, Any, State],
+    db: AsyncSession,
+    participant: ParticipantContext,
+    *,
+    replaced: bool = False,
+    replacement_errors: Mapping[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    """The overview; ``replacement_errors`` are refused replacements, by document id."""
+    case = await get_case_with_participants(db, participant.case_id)
+    if case is None:
+        raise NotFoundException("Not found")
+    descriptor = await case_types.load(db, case.case_type)
+    overview = await build_overview(db, case, participant.participant_id, descriptor)
+    settings = request.app.state.settings
+    return Template(
+        "overview.html.j2",
+        context={
+            "overview": overview,
+            "open_tasks": overview.tasks_in(TaskState.OPEN),
+            "submitted_tasks": overview.tasks_in(TaskState.SUBMITTED),
+            "done_tasks": overview.tasks_in(TaskState.COMPLETED),
+            "withdrawn_tasks": overview.tasks_in(TaskState.WITHDRAWN),
+            "signed": [
+                s
+                for s in await participant_signatures(
+                    db, participant.case_id, participant.participant_id
+                )
+                if s.content
+            ],
+            "replaced": replaced,
+            "replacement_errors": dict(replacement_errors or {}),
+            "document_max_mb": settings.document_max_bytes // (1024 * 1024),
+            "participant_session": session_context(request, participant),
+        },
+        status_code=status_code,
+    )

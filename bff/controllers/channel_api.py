@@ -21,7 +21,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_422_UNPROCESSABLE_ENTITY
 
 from bff.schemas import CaseIn, CaseOut, CaseStateOut, ParticipantOut
-from panel_core.cases import (
+from panel_core.cases.service import (
     CaseValidationError,
     IdempotencyConflictError,
     ParticipantRegistration,

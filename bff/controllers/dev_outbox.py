@@ -11,7 +11,7 @@ from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.response import Template
 
-from panel_core.sms.providers import DEV_OUTBOX_KEY
+from panel_core.notifications.sms_providers import DEV_OUTBOX_KEY
 
 ZONE = ZoneInfo("Europe/Warsaw")
 

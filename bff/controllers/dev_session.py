@@ -23,8 +23,8 @@ from bff.dependencies import (
     SESSION_LAST_SEEN,
     SESSION_PARTICIPANT,
 )
-from bff.session import ROTATE
 from panel_core.db.models import Participant
+from panel_web.session import ROTATE
 
 
 class DevSessionController(Controller):

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -15,35 +14,32 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
-from litestar.response import Response, Stream
+from litestar.response import Redirect, Response, Stream, Template
+from litestar.status_codes import HTTP_409_CONFLICT
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bff.controllers.case_overview import overview_page
 from bff.controllers.channel_api import channel_guard
 from bff.dependencies import ParticipantContext, ParticipantController
-from bff.multipart import EXCLUDE_FROM_CSRF, read_form
-from bff.services.task_completion import client_of
-from bff.services.uploads import UploadSaver, filepicker_answers
-from panel_core import audit
-from panel_core.db.models import SignatureRecord, TaskState
+from panel_core.audit import activity
+from panel_core.audit import log as audit
+from panel_core.db.models import Document, DocumentState, SignatureRecord, TaskState
 from panel_core.documents.service import (
     download_name,
     get_participant_document,
     review_document,
 )
 from panel_core.documents.storage import DocumentStorage
-from panel_core.live import DOCUMENTS_CHANGED, publish_case_update
-from panel_core.signing import get_participant_signature, participant_signatures
-from panel_core.tasks import get_participant_task
+from panel_core.notifications.live import DOCUMENTS_CHANGED, publish_case_update
+from panel_core.tasks.service import get_participant_task
+from panel_core.tasks.signing import get_participant_signature, participant_signatures
+from panel_web.downloads import content_disposition
+from panel_web.multipart import EXCLUDE_FROM_CSRF, read_form
+from panel_web.request import client_of
+from panel_web.uploads import ReplacementSaver, UploadSaver, filepicker_answers
 
 NOT_FOUND = "Not found"
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact name per RFC 6266 / 5987."""
-    fallback = "".join(
-        ch if (ch.isascii() and ch.isalnum()) or ch in "._-" else "_" for ch in filename
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class DocumentsController(ParticipantController):
@@ -93,16 +89,18 @@ async def record_download(
     request: Request[Any, Any, State],
     db: AsyncSession,
     participant: ParticipantContext,
-    **what: str,
+    *,
+    document: str | None = None,
+    signature: str | None = None,
 ) -> None:
     client = client_of(request)
+    what = {"document": document} if document else {"signature": signature}
     audit.record(
         db,
         audit.DOCUMENT_DOWNLOADED,
         case_id=participant.case_id,
         participant_id=participant.participant_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         **what,
     )
     await db.commit()
@@ -213,6 +211,17 @@ class DocumentReviewController(Controller):
             now=datetime.fromtimestamp(state.clock.now(), UTC),
         )
         if document is None:
+            replaced = await db.scalar(
+                select(Document.id).where(
+                    Document.id == document_id, Document.state == DocumentState.REPLACED
+                )
+            )
+            if replaced:
+                # The rejection stands: the participant answered it with the newer document.
+                raise ClientException(
+                    status_code=HTTP_409_CONFLICT,
+                    detail="The participant replaced this document; review the newer one.",
+                )
             raise NotFoundException(NOT_FOUND)
         audit.record(
             db,
@@ -220,6 +229,13 @@ class DocumentReviewController(Controller):
             case_id=document.case_id,
             participant_id=document.participant_id,
             document=str(document.id),
+            accepted=data.accepted,
+        )
+        activity.record(
+            db,
+            activity.DOCUMENT_REVIEWED,
+            case_id=document.case_id,
+            participant_id=document.participant_id,
             accepted=data.accepted,
         )
         await db.commit()
@@ -232,15 +248,25 @@ class UploadedOut(msgspec.Struct, rename="camel"):
     errors: dict[str, str]
 
 
-class ParticipantDocumentsApiController(ParticipantController):
-    """Uploads for API clients (and the page's upload progress): multipart, one part per file,
-    named by the filepicker's key."""
+class ReplacementOut(msgspec.Struct, rename="camel"):
+    document_id: uuid.UUID
+    state: str
+    replaces: uuid.UUID
 
-    path = "/api/participant/tasks"
+
+class ParticipantDocumentsApiController(ParticipantController):
+    """Every route that takes a participant's files: multipart, streamed straight to storage.
+
+    They sit together so that the app lets large bodies through to them alone; panel_web's
+    multipart reader checks the CSRF token before any file.
+    """
+
+    path = "/"
     tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
 
-    # Files stream straight to storage; bff.multipart checks the CSRF token before them.
-    @post("/{task_id:uuid}/documents", status_code=201, opt=EXCLUDE_FROM_CSRF)
+    # For API clients (and the task page's upload progress): one part per file, named by the
+    # filepicker's key.
+    @post("/api/participant/tasks/{task_id:uuid}/documents", status_code=201, opt=EXCLUDE_FROM_CSRF)
     async def upload(
         self,
         request: Request[Any, Any, State],
@@ -264,3 +290,76 @@ class ParticipantDocumentsApiController(ParticipantController):
         if errors:
             raise ClientException(detail="Some files were refused.", extra={"errors": errors})
         return UploadedOut(documents=answers, errors=errors)
+
+    # The overview's form for a rejected document (works without JavaScript).
+    @post(
+        "/documents/{document_id:uuid}/replacement",
+        opt=EXCLUDE_FROM_CSRF,
+        include_in_schema=False,
+    )
+    async def replace_page(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        document_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        saver = await receive_replacement(request, db, participant, document_id)
+        if saver.document is None:
+            error = saver.error or ""
+            return await overview_page(
+                request,
+                db,
+                participant,
+                replacement_errors={str(document_id): error},
+                status_code=400,
+            )
+        return Redirect(path="/case/?replaced=1", status_code=303)
+
+    @post(
+        "/api/participant/documents/{document_id:uuid}/replacement",
+        status_code=201,
+        opt=EXCLUDE_FROM_CSRF,
+    )
+    async def replace(
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        document_id: FromPath[uuid.UUID],
+    ) -> ReplacementOut:
+        """A new file, in a part named ``file``, in place of a document the bank rejected."""
+        saver = await receive_replacement(request, db, participant, document_id)
+        if saver.document is None:
+            raise ClientException(detail=saver.error or "")
+        return ReplacementOut(
+            document_id=saver.document.id,
+            state=saver.document.state.value,
+            replaces=document_id,
+        )
+
+
+async def receive_replacement(
+    request: Request[Any, Any, State],
+    db: AsyncSession,
+    participant: ParticipantContext,
+    document_id: uuid.UUID,
+) -> ReplacementSaver:
+    """Read the form, keeping its file in place of the document if it may be replaced;
+    committed and announced when it was."""
+    rejected = await get_participant_document(
+        db, participant.case_id, participant.participant_id, document_id
+    )
+    saver = ReplacementSaver(
+        request.app.state, db, rejected, participant.participant_id, client_of(request)
+    )
+    await read_form(request, saver)
+    if rejected is None:
+        # The same answer for someone else's document and for no document at all.
+        raise NotFoundException(NOT_FOUND)
+    if saver.document is None:
+        await db.rollback()
+        return saver
+    await db.commit()
+    await publish_case_update(request.app.state.redis, participant.case_id, DOCUMENTS_CHANGED)
+    return saver

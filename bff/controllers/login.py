@@ -26,12 +26,13 @@ from bff.dependencies import (
     SESSION_LOGIN,
     SESSION_PARTICIPANT,
 )
-from bff.session import ROTATE
-from panel_core import audit
-from panel_core.auth.service import Client, LoginResult, LoginService, Outcome
-from panel_core.case_numbers import normalize_case_number
+from panel_core.audit import log as audit
+from panel_core.cases.numbers import normalize_case_number
 from panel_core.i18n import N_, gettext, ngettext
+from panel_core.identity.actors import Client
+from panel_core.identity.service import LoginResult, LoginService, Outcome
 from panel_core.metrics import LOGIN_OUTCOMES
+from panel_web.session import ROTATE
 
 T = TypeVar("T")
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{2,6}-\d{4}-\d{8}$")

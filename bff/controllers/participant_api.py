@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, ParticipantController
 from bff.schemas import CompletionIn, CompletionOut, TaskDetailOut, TaskOut
-from bff.services.task_completion import client_of, complete_participant_task
+from bff.services.task_completion import complete_participant_task
 from panel_core.db.models import PanelTask
-from panel_core.tasks import get_participant_task, list_participant_tasks
+from panel_core.tasks.service import get_participant_task, list_participant_tasks
 from panel_core.variables import form_variables
+from panel_web.request import client_of
 
 NOT_FOUND = "Not found"
 FORM_UNSUPPORTED = (

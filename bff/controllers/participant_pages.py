@@ -16,22 +16,17 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, ParticipantController
-from bff.multipart import EXCLUDE_FROM_CSRF, read_form
 from bff.services.signing import signing_context
-from bff.services.task_completion import client_of, complete_participant_task
-from bff.services.uploads import UploadSaver, filepickers
-from panel_core import audit, case_types
-from panel_core.cases import case_type_of
-from panel_core.completions import latest_submission
-from panel_core.consents import consent_texts, text_version
+from bff.services.task_completion import complete_participant_task
+from panel_core.audit import log as audit
+from panel_core.cases import case_types
+from panel_core.cases.service import case_type_of
 from panel_core.db.models import PanelTask, SubmissionState, TaskState
 from panel_core.documents.service import (
     get_participant_document,
     remove_document,
     task_documents,
 )
-from panel_core.drafts import load_draft, save_draft
-from panel_core.feel import check_form
 from panel_core.forms import (
     apply_list_action,
     form_today,
@@ -40,9 +35,18 @@ from panel_core.forms import (
     localise,
     page_fields,
 )
-from panel_core.signing import signature_components
-from panel_core.tasks import get_participant_task, list_participant_tasks
+from panel_core.forms.checks import check_form
+from panel_core.identity.actors import ParticipantActor
+from panel_core.tasks.completions import latest_submission
+from panel_core.tasks.consents import consent_texts, text_version
+from panel_core.tasks.drafts import load_draft, save_draft
+from panel_core.tasks.service import get_participant_task, list_participant_tasks
+from panel_core.tasks.signing import signature_components
 from panel_core.variables import form_variables
+from panel_web.forms import form_values
+from panel_web.multipart import EXCLUDE_FROM_CSRF, read_form
+from panel_web.request import client_of
+from panel_web.uploads import UploadSaver, filepickers
 
 NOT_FOUND = "Not found"
 DISPLAY_ZONE = ZoneInfo("Europe/Warsaw")
@@ -186,7 +190,12 @@ class ParticipantPagesController(ParticipantController):
         if action == "save" or action == "upload" or action.startswith("remove-document:"):
             if task.state != TaskState.OPEN:
                 raise NotFoundException(NOT_FOUND)
-            await save_draft(db, task, participant.participant_id, submitted)
+            await save_draft(
+                db,
+                task,
+                ParticipantActor(participant.case_id, participant.participant_id),
+                submitted,
+            )
             await db.commit()
             if errors:
                 return await task_page(
@@ -219,18 +228,6 @@ class ParticipantPagesController(ParticipantController):
         return Redirect(path="/case/", status_code=303)
 
 
-def form_values(form: Any) -> dict[str, Any]:
-    """The form's text values; a field sent several times (a checklist) becomes a list."""
-    values: dict[str, Any] = {}
-    for key in form:
-        if key == "_csrf_token":
-            continue
-        texts = [v for v in form.getall(key) if isinstance(v, str)]
-        if texts:
-            values[key] = texts if len(texts) > 1 else texts[0]
-    return values
-
-
 async def remove_participant_document(
     state: State,
     db: AsyncSession,
@@ -247,7 +244,8 @@ async def remove_participant_document(
     )
     if document is None or document.panel_task_id != task.id:
         return
-    await remove_document(db, state.document_storage, document)
+    if not await remove_document(db, state.document_storage, document):
+        return
     audit.record(
         db,
         audit.DOCUMENT_REMOVED,

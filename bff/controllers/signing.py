@@ -19,8 +19,8 @@ from bff.services.signing import signing_codes, signing_context
 from panel_core.db.models import PanelTask, TaskState
 from panel_core.i18n import N_
 from panel_core.i18n import gettext as _
-from panel_core.signing import CodeRequest, signature_components
-from panel_core.tasks import get_participant_task
+from panel_core.tasks.service import get_participant_task
+from panel_core.tasks.signing import CodeRequest, signature_components
 
 NOT_FOUND = "Not found"
 # The API's answers when no code is sent; the task page shows the same texts (task.html.j2).

@@ -10,12 +10,12 @@ from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext
-from panel_core import case_types
-from panel_core.auth.attempts import AttemptStore
-from panel_core.cases import get_case_with_participants
+from panel_core.cases import case_types
+from panel_core.cases.service import get_case_with_participants
 from panel_core.db.models import Case, PanelTask, Participant, SignatureRecord
 from panel_core.i18n import gettext as _
-from panel_core.signing import (
+from panel_core.identity.attempts import AttemptStore
+from panel_core.tasks.signing import (
     SignableDocument,
     SigningCodes,
     application_document,

@@ -7,41 +7,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext
 from bff.services.signing import check_signature
-from bff.services.uploads import filepicker_answers
-from panel_core import audit
-from panel_core.auth.service import Client
-from panel_core.completions import TaskNotOpenError, VariablesTooLargeError, submit
-from panel_core.consents import record_consents
 from panel_core.db.models import TaskState
-from panel_core.drafts import discard_draft
 from panel_core.engine.rest import DeliveryOutcome
-from panel_core.feel import check_form
-from panel_core.forms import (
-    form_today,
-    localise,
-    process_variables,
-    read_submission,
-)
+from panel_core.forms import form_today
+from panel_core.forms.checks import check_form
 from panel_core.i18n import N_, gettext
-from panel_core.live import TASKS_CHANGED, publish_case_update
-from panel_core.tasks import get_participant_task
+from panel_core.identity.actors import Client, ParticipantActor
+from panel_core.notifications.live import TASKS_CHANGED, publish_case_update
+from panel_core.tasks.completions import TaskNotOpenError, VariablesTooLargeError
+from panel_core.tasks.consents import record_consents
+from panel_core.tasks.service import get_participant_task
+from panel_core.tasks.work import judge, send
 from panel_core.variables import form_variables
+from panel_web.uploads import filepicker_answers
 
 ANSWERS_TOO_LARGE = N_("Your answers are too long to send. Shorten them and try again.")
-
-
-def client_of(request: Request[Any, Any, Any]) -> Client:
-    return Client(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
 
 
 @dataclass(slots=True)
@@ -72,12 +58,9 @@ async def complete_participant_task(
         # A form deployed around the panel's checks (e.g. from Camunda Modeler): answers
         # judged by rules the server cannot evaluate would be judged wrongly.
         return CompletionResult(form_unsupported=True)
-    # Messages name fields by their label in the participant's language.
-    answers, errors = read_submission(
-        localise(schema),
-        submitted,
-        variables=await form_variables(db, task),
-        today=form_today(state.clock),
+    actor = ParticipantActor(participant.case_id, participant.participant_id)
+    answers, errors = judge(
+        task, submitted, variables=await form_variables(db, task), today=form_today(state.clock)
     )
     files, file_errors = await filepicker_answers(db, task, participant.participant_id)
     answers.update(files)
@@ -88,36 +71,27 @@ async def complete_participant_task(
     signature, signature_errors = await check_signature(state, db, participant, task, submitted)
     if signature_errors:
         return CompletionResult(errors=signature_errors)
-    audit.record(
-        db,
-        audit.TASK_COMPLETED,
-        case_id=participant.case_id,
-        participant_id=participant.participant_id,
-        ip=client.ip if client else None,
-        user_agent=client.user_agent if client else None,
-        task=task.element_id,
-    )
     # Leased from the start: this request delivers it right after the commit, and no
     # dispatcher takes it first (they do if this process dies before it is sent).
     lease = state.completions.new_lease()
     try:
-        submission = await submit(
+        submission = await send(
             db,
+            actor,
             task,
-            answers=answers,
-            variables=process_variables(schema, answers),
-            submitted_by=str(participant.participant_id),
+            answers,
             lease=lease,
+            client=client,
+            attach=(lambda stored: setattr(signature, "submission", stored)) if signature else None,
         )
     except TaskNotOpenError:
+        await db.rollback()
         return CompletionResult(not_open=True)
     except VariablesTooLargeError:
+        await db.rollback()
         # Named after the page's send button, which the error summary links to.
         return CompletionResult(errors={"send": gettext(ANSWERS_TOO_LARGE)})
-    if signature is not None:
-        signature.submission = submission
     record_consents(db, task, participant.participant_id, answers)
-    await discard_draft(db, task)
     # Committed before the engine is called: a failed call loses nothing.
     try:
         await db.commit()

@@ -98,12 +98,31 @@ class OutboxColumns:
 
 class Case(Base):
     __tablename__ = "case_file"
+    # The staff case list (panel_core/cases/search.py) always shows newest first: each filter
+    # column leads an index that ends in the list's order, so a filtered page is read off one
+    # index without sorting, and a bare filter uses the same index. created_at, id is the
+    # order itself (id breaks ties, so pages never overlap).
+    __table_args__ = (
+        Index("ix_case_file_status_created_at", "status", "created_at", "id"),
+        Index("ix_case_file_case_type_created_at", "case_type", "created_at", "id"),
+        Index("ix_case_file_channel_created_at", "channel", "created_at", "id"),
+        Index("ix_case_file_created_at", "created_at", "id"),
+        # The unique index serves a prefix LIKE only under the C collation; this one under any.
+        Index(
+            "ix_case_file_case_number_prefix",
+            "case_number",
+            postgresql_ops={"case_number": "varchar_pattern_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     case_number: Mapped[str] = mapped_column(String(32), unique=True)
     case_type: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(64))
+    # Why the case has its status, as the model gave it (statusReason); participants see it
+    # only where the case-type descriptor's status allows (showReason).
+    status_reason: Mapped[str | None] = mapped_column(Text)
     # The BPMN process that runs the case, and its instance once the engine started it.
     process_id: Mapped[str | None] = mapped_column(String(255))
     process_instance_key: Mapped[int | None] = mapped_column(BigInteger, unique=True)
@@ -128,9 +147,13 @@ class Participant(Base):
     # Where the invitation and one-time codes go; typed in by the bank, never by the person
     # logging in.
     phone_e164: Mapped[str | None] = mapped_column(String(16))
-    # Keyed hash of the PESEL fragment login asks for (see panel_core/auth/pesel.py); the
+    # Keyed hash of the PESEL fragment login asks for (see panel_core/identity/pesel.py); the
     # panel never stores the PESEL itself.
     pesel_fragment_hash: Mapped[str | None] = mapped_column(String(64))
+    # Keyed blind indexes of the whole PESEL and of the phone number, which staff search by
+    # (panel_core/identity/pesel.py, phone.py). NULL for participants registered before them.
+    pesel_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     locale: Mapped[str] = mapped_column(String(8), default="pl")
     invited_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -171,6 +194,10 @@ class PanelTask(Base):
     """One Camunda user task as the panel shows it; the form schema is pinned at creation."""
 
     __tablename__ = "panel_task"
+    __table_args__ = (
+        # Staff inboxes: open tasks of one assignee, or open unassigned ones (assignee NULL).
+        Index("ix_panel_task_state_assignee", "state", "assignee"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_task_key: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -189,6 +216,7 @@ class PanelTask(Base):
     )
     assignee: Mapped[str | None] = mapped_column(String(255))
     candidate_groups: Mapped[list[str]] = mapped_column(default=list)
+    candidate_users: Mapped[list[str]] = mapped_column(default=list)
     form_id: Mapped[str | None] = mapped_column(String(255))
     form_key: Mapped[int | None] = mapped_column(BigInteger)
     form_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -202,6 +230,29 @@ class PanelTask(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    # The log position of the newest engine record applied to the task.
+    engine_position: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The position of the record that last set each attribute, by the engine's attribute
+    # name ("assignee", "priority", ...): a record delivered again or late must neither undo
+    # a newer change of an attribute nor be lost because a newer record changed another.
+    engine_attribute_positions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PanelTaskCandidateGroup(Base):
+    """A candidate group of a task the engine has not ended: what the inboxes search.
+
+    ``panel_task.candidate_groups`` keeps the list for display; a JSON list cannot be searched
+    through a B-tree index, and these rows can: "open tasks offered to any of my groups" is
+    one range scan of the primary key per group, over open tasks only, as a task's rows go
+    when the engine ends it.
+    """
+
+    __tablename__ = "panel_task_candidate_group"
+
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    panel_task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class TaskSubmission(OutboxColumns, Base):
@@ -244,7 +295,7 @@ class TaskSubmission(OutboxColumns, Base):
 class AuditEvent(Base):
     """Append-only record of security-relevant events, for staff to read.
 
-    Rows are only ever inserted (``panel_core/audit.py``); nothing updates or deletes them
+    Rows are only ever inserted (``panel_core/audit/log.py``); nothing updates or deletes them
     except the retention purge.
     """
 
@@ -255,6 +306,11 @@ class AuditEvent(Base):
     event: Mapped[str] = mapped_column(String(64), index=True)
     case_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     participant_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # Who acted: "participant", "staff" or "system" (a worker on the engine's behalf).
+    actor_kind: Mapped[str | None] = mapped_column(String(16))
+    # A member of staff: the identity provider's id of the person and their name then.
+    staff_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    staff_name: Mapped[str | None] = mapped_column(String(255))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -300,16 +356,19 @@ class SmsMessage(OutboxColumns, Base):
 
 
 class TaskDraft(Base):
-    """What a participant typed into a task but has not sent yet, kept across devices."""
+    """What a participant or a member of staff typed into a task but has not sent yet, kept
+    across devices."""
 
     __tablename__ = "task_draft"
 
     panel_task_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("panel_task.id", ondelete="CASCADE"), primary_key=True
     )
-    participant_id: Mapped[uuid.UUID] = mapped_column(
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("participant.id", ondelete="CASCADE"), index=True
     )
+    # The member of staff (username) whose draft it is, for a staff task.
+    staff_username: Mapped[str | None] = mapped_column(String(255))
     # The raw form values as typed, so even invalid input comes back exactly as it was.
     answers: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -339,7 +398,7 @@ class ConsentRecord(Base):
 
 
 class CaseTypeDescriptor(Base):
-    """The descriptor of a case type as last deployed (panel_core/case_types.py)."""
+    """The descriptor of a case type as last deployed (panel_core/cases/case_types.py)."""
 
     __tablename__ = "case_type_descriptor"
 
@@ -355,6 +414,9 @@ class DocumentState(enum.StrEnum):
     REJECTED = "rejected"
     # Taken back by the participant before the task was sent; the file is deleted.
     REMOVED = "removed"
+    # Rejected, and the participant sent a new one in its place; the file stays, the bank's
+    # record of what it rejected.
+    REPLACED = "replaced"
 
 
 class Document(Base):
@@ -390,6 +452,10 @@ class Document(Base):
     review_note: Mapped[str | None] = mapped_column(Text)
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     reviewed_at: Mapped[datetime | None]
+    # The rejected document this one was sent in place of.
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("document.id", ondelete="SET NULL"), index=True
+    )
 
 
 class SignatureRecord(Base):
@@ -525,3 +591,121 @@ class EngineTaskEnd(Base):
     user_task_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16))
     ended_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ActivityEvent(Base):
+    """What participants may know of what happened in their case: the feed on the overview.
+
+    Kept apart from the audit log: it names participants by role and the bank as "the bank",
+    never a member of staff, and carries nothing a participant could not see.
+    """
+
+    __tablename__ = "activity_event"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(64))
+    # The participant who acted; None for the bank.
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE")
+    )
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SavedFilter(Base):
+    """A task-inbox filter a member of staff saved, for themselves or for a team."""
+
+    __tablename__ = "staff_saved_filter"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # The owner's username.
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # Shared with the members of this group (one of the owner's); None: the owner's only.
+    team: Mapped[str | None] = mapped_column(String(255), index=True)
+    query: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessInstanceState(enum.StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    # Cancelled, or ended by a terminating event.
+    TERMINATED = "terminated"
+
+
+class EngineProcessInstance(Base):
+    """A process instance as the engine reported it, kept after it ended for the case pages.
+
+    A call activity's child is a row of its own under its parent's key, and every row names
+    the root instance of its call chain, so a case's whole tree is one lookup. Whether an
+    instance has an open incident is read from ``engine_incident``, never counted here: a
+    count kept in step with incident records delivered at least once and out of order would
+    need the very per-incident state that table keeps already.
+    """
+
+    __tablename__ = "engine_process_instance"
+
+    process_instance_key: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
+    bpmn_process_id: Mapped[str] = mapped_column(String(255))
+    process_definition_key: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    # The instance that called this one, and its call activity's element instance.
+    parent_process_instance_key: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    parent_element_instance_key: Mapped[int | None] = mapped_column(BigInteger)
+    root_process_instance_key: Mapped[int] = mapped_column(BigInteger, index=True)
+    state: Mapped[ProcessInstanceState] = mapped_column(
+        text_enum(ProcessInstanceState), default=ProcessInstanceState.ACTIVE, index=True
+    )
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # The record the process definition columns come from (a migration changes them).
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class IncidentState(enum.StrEnum):
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+
+
+class EngineIncident(Base):
+    """A failed automatic step as the engine reported it: a job out of retries, an
+    expression that could not be evaluated, ...
+
+    Kept after it is resolved. A resolution applied before the creation it follows leaves a
+    resolved incident: ``resolved`` is final, whatever record comes after.
+    """
+
+    __tablename__ = "engine_incident"
+    __table_args__ = (
+        # The dashboard's failed steps: active incidents, newest first.
+        Index("ix_engine_incident_state_created_at", "state", "created_at"),
+        # A case page: its instances' incidents, and whether any is open.
+        Index("ix_engine_incident_root_state", "root_process_instance_key", "state"),
+    )
+
+    incident_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    process_instance_key: Mapped[int] = mapped_column(BigInteger, index=True)
+    root_process_instance_key: Mapped[int] = mapped_column(BigInteger)
+    bpmn_process_id: Mapped[str] = mapped_column(String(255))
+    process_definition_key: Mapped[int] = mapped_column(BigInteger)
+    element_id: Mapped[str] = mapped_column(String(255))
+    element_instance_key: Mapped[int] = mapped_column(BigInteger)
+    # The job that ran out of retries, for incidents of jobs.
+    job_key: Mapped[int | None] = mapped_column(BigInteger)
+    error_type: Mapped[str] = mapped_column(String(64))
+    error_message: Mapped[str] = mapped_column(Text)
+    state: Mapped[IncidentState] = mapped_column(
+        text_enum(IncidentState), default=IncidentState.ACTIVE
+    )
+    # None while only the incident's resolution has been applied.
+    created_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    # The record the descriptive columns come from (a migration changes them).
+    position: Mapped[int] = mapped_column(BigInteger)

@@ -1,4 +1,4 @@
-"""Uploading, listing, downloading and reviewing a participant's documents.
+"""Uploading, listing, downloading, reviewing and replacing a participant's documents.
 
 Every query is scoped to the case *and* the participant, so one participant can never reach
 another's file, whatever id they send.
@@ -16,10 +16,12 @@ from datetime import datetime
 from functools import partial
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from panel_core.db.models import Document, DocumentState, PanelTask
+from panel_core.cases import case_types
+from panel_core.db.models import Case, Document, DocumentState, PanelTask
 from panel_core.db.transaction_hooks import on_commit, on_rollback
 from panel_core.documents.content import (
     ALLOWED,
@@ -32,6 +34,7 @@ from panel_core.documents.content import (
 from panel_core.documents.scanning import Outcome, Scan, Scanner, Verdict
 from panel_core.documents.storage import DocumentStorage
 from panel_core.i18n import gettext as _
+from panel_core.i18n import pick
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,17 @@ def clean_filename(raw: str) -> str:
     return name[:200] or "document"
 
 
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A file in storage that passed every check, with no row referring to it yet."""
+
+    key: str
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+
+
 async def store_upload(
     session: AsyncSession,
     storage: DocumentStorage,
@@ -84,6 +98,26 @@ async def store_upload(
     one here, before any row refers to it.
     """
     assert task.case_id is not None
+    received = await _receive(storage, scanner, filename=filename, chunks=chunks, limits=limits)
+    return await _keep(
+        session,
+        storage,
+        received,
+        case_id=task.case_id,
+        participant_id=participant_id,
+        panel_task_id=task.id,
+        field_key=field_key,
+    )
+
+
+async def _receive(
+    storage: DocumentStorage,
+    scanner: Scanner,
+    *,
+    filename: str,
+    chunks: AsyncIterator[bytes],
+    limits: Limits,
+) -> _Received:
     name = clean_filename(filename)
     digest = hashlib.sha256()
     progress = _Progress()
@@ -131,24 +165,128 @@ async def store_upload(
     except BaseException:
         await _discard(storage, key)
         raise
+    return _Received(key, name, progress.media_type, progress.size, digest.hexdigest())
+
+
+async def _keep(
+    session: AsyncSession,
+    storage: DocumentStorage,
+    received: _Received,
+    *,
+    case_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    panel_task_id: uuid.UUID | None,
+    field_key: str,
+    replaces_id: uuid.UUID | None = None,
+) -> Document:
     document = Document(
         id=uuid.uuid4(),
-        case_id=task.case_id,
+        case_id=case_id,
         participant_id=participant_id,
-        panel_task_id=task.id,
+        panel_task_id=panel_task_id,
         field_key=field_key,
-        storage_key=key,
-        filename=name,
-        media_type=progress.media_type,
-        size_bytes=progress.size,
-        sha256=digest.hexdigest(),
+        storage_key=received.key,
+        filename=received.name,
+        media_type=received.media_type,
+        size_bytes=received.size,
+        sha256=received.sha256,
         state=DocumentState.UPLOADED,
+        replaces_id=replaces_id,
     )
     session.add(document)
     # The file stays only if the row that refers to it is committed.
-    on_rollback(session, partial(_discard, storage, key))
+    on_rollback(session, partial(_discard, storage, received.key))
     await session.flush()
     return document
+
+
+async def replace_document(
+    session: AsyncSession,
+    storage: DocumentStorage,
+    scanner: Scanner,
+    *,
+    rejected: Document,
+    participant_id: uuid.UUID,
+    filename: str,
+    chunks: AsyncIterator[bytes],
+    limits: Limits,
+) -> Document:
+    """A new file in place of a document the bank rejected, checked as every upload is.
+
+    The new document answers the same request (task and field) as the old one; the old one
+    is kept, marked replaced, as the bank's record of what it rejected. Refused before a byte
+    is read when the document cannot be replaced, and again, the file discarded, when another
+    request replaced it (or the bank reviewed it again) while this file was arriving.
+    """
+    title, ended = await _case_of(session, rejected)
+    refusal = _replacement_refusal(rejected, participant_id, title=title, ended=ended)
+    if refusal:
+        raise UploadRefusedError(refusal)
+    received = await _receive(storage, scanner, filename=filename, chunks=chunks, limits=limits)
+    try:
+        # The real guard, on every database: of two replacements racing, only one finds the
+        # document still rejected (PostgreSQL makes the second wait for the first's commit,
+        # then re-reads the row; SQLite lets one writer in at a time).
+        claimed = await session.execute(
+            update(Document)
+            .where(
+                Document.id == rejected.id,
+                Document.participant_id == participant_id,
+                Document.state == DocumentState.REJECTED,
+            )
+            .values(state=DocumentState.REPLACED)
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(claimed, "rowcount", 0):
+            await session.refresh(rejected, ["state"])
+            raise UploadRefusedError(
+                _replacement_refusal(rejected, participant_id, title=title, ended=ended)
+                or _("“%(title)s” cannot be replaced just now. Reload the page.", title=title)
+            )
+    except BaseException:
+        await _discard(storage, received.key)
+        raise
+    # What the UPDATE wrote, without a second UPDATE at the next flush.
+    set_committed_value(rejected, "state", DocumentState.REPLACED)
+    return await _keep(
+        session,
+        storage,
+        received,
+        case_id=rejected.case_id,
+        participant_id=participant_id,
+        panel_task_id=rejected.panel_task_id,
+        field_key=rejected.field_key,
+        replaces_id=rejected.id,
+    )
+
+
+async def _case_of(session: AsyncSession, document: Document) -> tuple[str, bool]:
+    """The document's title in its case type, and whether its case has ended (a final
+    status in the descriptor; that is checked when the file starts, not when it ends)."""
+    row = (
+        await session.execute(
+            select(Case.case_type, Case.status).where(Case.id == document.case_id)
+        )
+    ).one()
+    descriptor = await case_types.load(session, row.case_type)
+    entry = descriptor.documents.get(document.field_key)
+    status = descriptor.statuses.get(row.status)
+    return (pick(entry.title) if entry else document.filename), bool(status and status.final)
+
+
+def _replacement_refusal(
+    document: Document, participant_id: uuid.UUID, *, title: str, ended: bool
+) -> str | None:
+    """Why the participant may not replace this document now, in their language; or None."""
+    if document.participant_id != participant_id:
+        return _("You can send a new file only for your own documents.")
+    if document.state == DocumentState.REPLACED:
+        return _("You have already sent a new file in place of “%(title)s”.", title=title)
+    if document.state != DocumentState.REJECTED:
+        return _("You can send a new file only for a document the bank rejected.")
+    if ended:
+        return _("The case has ended, so the bank no longer takes documents for it.")
+    return None
 
 
 def _judge(verdict: Verdict, name: str) -> None:
@@ -235,13 +373,14 @@ async def participant_documents(
 async def task_documents(
     session: AsyncSession, task: PanelTask, participant_id: uuid.UUID
 ) -> dict[str, list[Document]]:
-    """The files uploaded to each filepicker of a task, by field key."""
+    """The files uploaded to each filepicker of a task, by field key; a replaced one is not
+    among them, the file sent in its place is."""
     result = await session.scalars(
         select(Document)
         .where(
             Document.panel_task_id == task.id,
             Document.participant_id == participant_id,
-            Document.state != DocumentState.REMOVED,
+            Document.state.not_in((DocumentState.REMOVED, DocumentState.REPLACED)),
         )
         .order_by(Document.uploaded_at)
     )
@@ -266,13 +405,18 @@ async def get_participant_document(
 
 async def remove_document(
     session: AsyncSession, storage: DocumentStorage, document: Document
-) -> None:
+) -> bool:
     """Take back a file before its task is sent; files already sent stay with the bank.
+    False when it is not the participant's to take back.
 
     The file goes once the removal is committed: until then the row still refers to it.
     """
+    if document.state == DocumentState.REPLACED:
+        # The bank's record of what it rejected, not the participant's to take back.
+        return False
     document.state = DocumentState.REMOVED
     on_commit(session, partial(storage.delete, document.storage_key))
+    return True
 
 
 async def review_document(
@@ -283,9 +427,19 @@ async def review_document(
     note: str | None,
     now: datetime,
 ) -> Document | None:
-    """The bank's verdict on a document, shown to its participant."""
-    document = await session.get(Document, document_id)
-    if document is None or document.state == DocumentState.REMOVED:
+    """The bank's verdict on a document, shown to its participant.
+
+    None for a document that was taken back or replaced: the verdict on a replaced one stands
+    (the participant answered it), the new document is the one to review.
+    """
+    # Locked, so a replacement being committed is waited for and seen (on PostgreSQL).
+    document = await session.scalar(
+        select(Document)
+        .where(Document.id == document_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if document is None or document.state in (DocumentState.REMOVED, DocumentState.REPLACED):
         return None
     document.state = DocumentState.ACCEPTED if accepted else DocumentState.REJECTED
     document.review_note = None if accepted else (note or "").strip()[:2000] or None

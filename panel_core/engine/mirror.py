@@ -15,14 +15,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
+from panel_core.engine.instances import record_incident, record_instance_state
 from panel_core.engine.records import (
+    ProcessInstanceEvent,
     read_form,
+    read_incident,
     read_process,
     read_process_instance,
     read_user_task,
     read_variable,
 )
-from panel_core.tasks import apply_user_task, record_form, record_process
+from panel_core.tasks.service import apply_user_task, record_form, record_process
 from panel_core.variables import record_process_instance, record_variable
 
 # Streams are read in this order within every batch: a process and a form must be known
@@ -33,6 +36,9 @@ STREAMS = (
     c.STREAM_PROCESS_INSTANCE,
     c.STREAM_VARIABLE,
     c.STREAM_USER_TASK,
+    # After the instances they belong to, so a case page rarely shows an incident of an
+    # instance it does not know yet.
+    c.STREAM_INCIDENT,
 )
 # Where records that cannot be applied are set aside, with the reason, for an operator.
 DEAD_LETTER_STREAM = "panel:engine-records:dead-letter"
@@ -44,12 +50,19 @@ class StreamHandler:
     apply: Callable[[AsyncSession, Any], Awaitable[None]]
 
 
+async def apply_process_instance(session: AsyncSession, record: ProcessInstanceEvent) -> None:
+    """One PROCESS_INSTANCE record feeds both the forms' scopes and the instance's state."""
+    await record_process_instance(session, record)
+    await record_instance_state(session, record)
+
+
 HANDLERS: dict[str, StreamHandler] = {
     c.STREAM_PROCESS: StreamHandler(read_process, record_process),
     c.STREAM_FORM: StreamHandler(read_form, record_form),
-    c.STREAM_PROCESS_INSTANCE: StreamHandler(read_process_instance, record_process_instance),
+    c.STREAM_PROCESS_INSTANCE: StreamHandler(read_process_instance, apply_process_instance),
     c.STREAM_VARIABLE: StreamHandler(read_variable, record_variable),
     c.STREAM_USER_TASK: StreamHandler(read_user_task, apply_user_task),
+    c.STREAM_INCIDENT: StreamHandler(read_incident, record_incident),
 }
 
 

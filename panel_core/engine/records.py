@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from xml.etree import ElementTree
 
@@ -43,11 +43,15 @@ class UserTaskValue(msgspec.Struct, frozen=True, rename="camel"):
     process_definition_key: int = -1
     assignee: str = ""
     candidate_groups_list: list[str] = msgspec.field(default_factory=list)
+    candidate_users_list: list[str] = msgspec.field(default_factory=list)
     form_key: int = -1
     due_date: str = ""
     follow_up_date: str = ""
     priority: int = 50
     variables: dict[str, Any] = msgspec.field(default_factory=dict)
+    # The engine's names of the attributes an UPDATED record changed; the record's other
+    # attributes only repeat the task as it was.
+    changed_attributes: list[str] = msgspec.field(default_factory=list)
 
 
 class FormValue(msgspec.Struct, frozen=True, rename="camel"):
@@ -79,6 +83,23 @@ class ProcessInstanceValue(msgspec.Struct, frozen=True, rename="camel"):
     process_instance_key: int
     bpmn_process_id: str = ""
     parent_process_instance_key: int = -1
+    parent_element_instance_key: int = -1
+    process_definition_key: int = -1
+    version: int = -1
+
+
+class IncidentValue(msgspec.Struct, frozen=True, rename="camel"):
+    process_instance_key: int
+    error_type: str = "UNKNOWN"
+    error_message: str = ""
+    bpmn_process_id: str = ""
+    process_definition_key: int = -1
+    element_id: str = ""
+    element_instance_key: int = -1
+    job_key: int = -1
+    # Pairs of (process instance, element instance) from the root instance down to the
+    # failing element, one per call activity level.
+    element_instance_path: list[list[int]] = msgspec.field(default_factory=list)
 
 
 class _Record(msgspec.Struct, frozen=True, rename="camel"):
@@ -86,6 +107,8 @@ class _Record(msgspec.Struct, frozen=True, rename="camel"):
     record_type: str
     key: int = -1
     position: int = 0
+    # When the engine wrote the record, in milliseconds since the epoch.
+    timestamp: int = -1
 
 
 class _UserTaskRecord(_Record, frozen=True):
@@ -106,6 +129,10 @@ class _VariableRecord(_Record, frozen=True):
 
 class _ProcessInstanceRecord(_Record, frozen=True):
     value: ProcessInstanceValue | None = None
+
+
+class _IncidentRecord(_Record, frozen=True):
+    value: IncidentValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +157,10 @@ class UserTaskEvent:
     task: UserTaskValue
     due_date: datetime | None
     follow_up_date: datetime | None
+    position: int = 0
+    # The attributes this record changes (names from USER_TASK_ATTRIBUTES): what ASSIGNED,
+    # UPDATED and MIGRATED records are applied as.
+    changed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +179,19 @@ class ProcessInstanceEvent:
     intent: str
     key: int
     value: ProcessInstanceValue
+    position: int = 0
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    intent: str
+    incident_key: int
+    incident: IncidentValue
+    # The instance at the top of the call-activity chain the failing element runs in.
+    root_process_instance_key: int
+    position: int
+    timestamp: datetime | None
 
 
 def _decode(payload: bytes | str, kind: type[T]) -> T:
@@ -171,6 +215,16 @@ def parse_engine_datetime(value: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError as exc:
         raise UnreadableRecordError(f"not an ISO 8601 date: {value!r}") from exc
+
+
+def parse_record_timestamp(milliseconds: int) -> datetime | None:
+    """A record's timestamp; records written by hand may have none."""
+    if milliseconds < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(milliseconds / 1000, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise UnreadableRecordError(f"not a timestamp: {milliseconds!r}") from exc
 
 
 def _base64(resource: str) -> bytes:
@@ -226,6 +280,33 @@ def read_process(payload: bytes | str) -> ProcessDeployed | None:
     )
 
 
+# The attributes of a user task that records change after its creation, by the engine's
+# names (UPDATED's ``changedAttributes``; "assignee" for ASSIGNED, "elementId" for a
+# migration, which moves the task to another element, process and name).
+ASSIGNEE = "assignee"
+CANDIDATE_GROUPS = "candidateGroupsList"
+CANDIDATE_USERS = "candidateUsersList"
+DUE_DATE = "dueDate"
+FOLLOW_UP_DATE = "followUpDate"
+PRIORITY = "priority"
+ELEMENT = "elementId"
+UPDATABLE_ATTRIBUTES = frozenset(
+    {CANDIDATE_GROUPS, CANDIDATE_USERS, DUE_DATE, FOLLOW_UP_DATE, PRIORITY}
+)
+USER_TASK_ATTRIBUTES = UPDATABLE_ATTRIBUTES | {ASSIGNEE, ELEMENT}
+
+
+def _changed(intent: str, task: UserTaskValue) -> frozenset[str]:
+    if intent == "ASSIGNED":
+        return frozenset({ASSIGNEE})
+    if intent == "UPDATED":
+        # An attribute a newer engine can change and this panel does not keep is left alone.
+        return UPDATABLE_ATTRIBUTES.intersection(task.changed_attributes)
+    if intent == "MIGRATED":
+        return frozenset({ELEMENT})
+    return frozenset()
+
+
 def read_user_task(payload: bytes | str) -> UserTaskEvent | None:
     record = _decode(payload, _UserTaskRecord)
     if not _is_event(record):
@@ -236,6 +317,8 @@ def read_user_task(payload: bytes | str) -> UserTaskEvent | None:
         task,
         parse_engine_datetime(task.due_date),
         parse_engine_datetime(task.follow_up_date),
+        record.position,
+        _changed(record.intent, task),
     )
 
 
@@ -263,4 +346,29 @@ def read_process_instance(payload: bytes | str) -> ProcessInstanceEvent | None:
     record = _decode(payload, _ProcessInstanceRecord)
     if not _is_event(record):
         return None
-    return ProcessInstanceEvent(record.intent, record.key, _value(record.value))
+    return ProcessInstanceEvent(
+        record.intent,
+        record.key,
+        _value(record.value),
+        record.position,
+        parse_record_timestamp(record.timestamp),
+    )
+
+
+def read_incident(payload: bytes | str) -> IncidentEvent | None:
+    record = _decode(payload, _IncidentRecord)
+    if not _is_event(record, "CREATED", "RESOLVED", "MIGRATED"):
+        return None
+    incident = _value(record.value)
+    path = incident.element_instance_path
+    if path and not path[0]:
+        raise UnreadableRecordError(f"incident {record.key} has an empty element instance path")
+    root = path[0][0] if path else incident.process_instance_key
+    return IncidentEvent(
+        record.intent,
+        record.key,
+        incident,
+        root,
+        record.position,
+        parse_record_timestamp(record.timestamp),
+    )

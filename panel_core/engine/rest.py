@@ -44,6 +44,10 @@ class EngineNotFoundError(EngineRejectedError):
     """The engine has no such resource (process definition, instance, task)."""
 
 
+class EngineConflictError(EngineRejectedError):
+    """The engine refused because of the resource's state (a task someone else holds)."""
+
+
 class ProcessInstance(msgspec.Struct, frozen=True, rename="camel"):
     process_instance_key: int
     process_definition_key: int
@@ -137,6 +141,31 @@ class CamundaRestClient:
     async def cancel_process_instance(self, process_instance_key: int) -> None:
         response = await self._request(
             "POST", f"/process-instances/{process_instance_key}/cancellation", json={}
+        )
+        self._raise_for(response)
+
+    async def assign_user_task(
+        self, user_task_key: int, assignee: str, *, allow_override: bool = False
+    ) -> None:
+        """Assign a user task; without ``allow_override``, a task someone holds is refused
+        (``EngineConflictError``), so two people never claim the same task."""
+        response = await self._request(
+            "POST",
+            f"/user-tasks/{user_task_key}/assignment",
+            json={"assignee": assignee, "allowOverride": allow_override},
+        )
+        if response.status_code == 409 and not allow_override:
+            raise EngineConflictError(_problem_detail(response))
+        self._raise_for(response)
+
+    async def unassign_user_task(self, user_task_key: int) -> None:
+        response = await self._request("DELETE", f"/user-tasks/{user_task_key}/assignee")
+        self._raise_for(response)
+
+    async def update_user_task(self, user_task_key: int, changeset: Mapping[str, Any]) -> None:
+        """Change a user task's due date, follow-up date or priority."""
+        response = await self._request(
+            "PATCH", f"/user-tasks/{user_task_key}", json={"changeset": dict(changeset)}
         )
         self._raise_for(response)
 

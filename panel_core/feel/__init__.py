@@ -22,15 +22,11 @@ from __future__ import annotations
 
 from panel_core.feel.errors import FeelError
 from panel_core.feel.evaluator import evaluate
-from panel_core.feel.forms import check_form, expression_of, form_expressions
 from panel_core.feel.parser import Expression, parse
 
 __all__ = [
     "Expression",
     "FeelError",
-    "check_form",
     "evaluate",
-    "expression_of",
-    "form_expressions",
     "parse",
 ]

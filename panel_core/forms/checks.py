@@ -1,8 +1,7 @@
-"""What a form may use to be shown and checked by the panel, beyond its FEEL.
+"""What a form may use to be shown and checked by the panel.
 
-``panel_core.feel.check_form`` calls :func:`check_components` for every form it checks,
-at deployment and when a task arrives, so a form using something the panel cannot show
-or judge is refused before a participant meets it.
+:func:`check_form` runs for every form at deployment and when a task arrives, so a form
+using something the panel cannot show or judge is refused before a participant meets it.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from panel_core.feel import FeelError, parse
+from panel_core.forms.expressions import form_expressions
 from panel_core.forms.markup import safe_image_source
 from panel_core.forms.schema import (
     CONTAINER_TYPES,
@@ -141,3 +142,33 @@ def _problems(component: Mapping[str, Any]) -> Iterator[str]:
     static = isinstance(source, str) and not source.startswith("=")
     if kind == "image" and static and safe_image_source(source) is None:
         yield "image source must be an https address or a PNG, JPEG, GIF or WebP data URI"
+
+
+def check_form(schema: Mapping[str, Any]) -> list[str]:
+    """Problems with the form; an empty list means the panel can show and check all of it.
+
+    Every expression in a property the server evaluates must be in the supported subset;
+    an expression anywhere else is refused, since the panel would show it as text (custom
+    properties are plain text and never count). Component types, regex patterns and the
+    like are checked by :func:`check_components`.
+    """
+    form_id = schema.get("id", "?")
+    problems = []
+    for component, path, text in form_expressions(schema):
+        evaluated = evaluated_property(path)
+        if evaluated is None:
+            continue
+        if not evaluated:
+            problems.append(
+                f"form {form_id!r}, component {component!r}, {path} = {'=' + text!r}: "
+                "the panel does not evaluate expressions in this property"
+            )
+            continue
+        try:
+            parse(text)
+        except FeelError as error:
+            problems.append(
+                f"form {form_id!r}, component {component!r}, {path} = {'=' + text!r}: {error}"
+            )
+    problems.extend(check_components(schema))
+    return problems

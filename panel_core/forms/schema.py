@@ -21,7 +21,8 @@ from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from panel_core.clock import Clock
-from panel_core.feel import FeelError, evaluate, expression_of, form_expressions, parse
+from panel_core.feel import FeelError, evaluate, parse
+from panel_core.forms.expressions import expression_of, form_expressions
 
 INPUT_TYPES = frozenset(
     {
@@ -317,7 +318,7 @@ def is_true(value: Any, context: Mapping[str, Any]) -> bool:
 
     An expression that fails to evaluate counts as false, as form-js does (feelin's
     error becomes null there); expressions the server cannot evaluate at all are refused
-    when the form is checked (panel_core.feel.check_form), not here.
+    when the form is checked (panel_core.forms.checks.check_form), not here.
     """
     text = expression_of(value)
     if text is None:

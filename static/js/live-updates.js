@@ -9,11 +9,23 @@
   if (!regions.length) {
     return;
   }
-  var source = new EventSource("/events/");
+  var source = new EventSource(document.body.getAttribute("data-live-events") || "/events/");
   var pending = false;
+  // A change announced while a refresh is on its way may have come after the page was read:
+  // one more refresh follows, or that change would stay unseen.
+  var again = false;
+
+  function settled() {
+    pending = false;
+    if (again) {
+      again = false;
+      refresh();
+    }
+  }
 
   function refresh() {
     if (pending) {
+      again = true;
       return;
     }
     pending = true;
@@ -27,8 +39,8 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
-        pending = false;
         if (!html) {
+          settled();
           return;
         }
         var fresh = new DOMParser().parseFromString(html, "text/html");
@@ -40,10 +52,9 @@
             region.innerHTML = replacement.innerHTML;
           }
         });
+        settled();
       })
-      .catch(function () {
-        pending = false;
-      });
+      .catch(settled);
   }
 
   source.addEventListener("case-update", refresh);

@@ -8,8 +8,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
-from panel_core.cases import Binding, bind_instance, set_case_status
-from panel_core.live import STATUS_CHANGED, publish_case_update
+from panel_core.cases.service import Binding, bind_instance, set_case_status
+from panel_core.notifications.live import STATUS_CHANGED, publish_case_update
+from panel_core.settings import get_settings
 from workers.routers.errors import on_job_error
 
 log = logging.getLogger(__name__)
@@ -19,14 +20,31 @@ class ModelError(ValueError):
     """The BPMN model is configured wrongly; the job fails and raises an incident."""
 
 
+def _reason(value: object) -> str | None:
+    """The reason as text; a model may map a number or a structure into it by mistake."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text.strip() or None
+
+
 def build_router(
-    sessions: async_sessionmaker[AsyncSession], redis: Redis, max_running_jobs: int
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    max_running_jobs: int,
+    *,
+    public_base_url: str | None = None,
 ) -> ZeebeTaskRouter:
     router = ZeebeTaskRouter(exception_handler=on_job_error)
+    # The decision SMS links to the panel. The worker process's settings are the cached
+    # ones when its entry point does not pass the address.
+    base_url = public_base_url or get_settings().public_base_url
 
-    # The signature is the input contract: pyzeebe fetches only ``caseId``.
+    # The signature is the input contract: pyzeebe fetches only ``caseId`` and
+    # ``statusReason``. A variable the job does not carry is left out of the call, so the
+    # default stands for "no reason" (as does a mapping that evaluates to null).
     @router.task(task_type=c.JOB_SET_CASE_STATUS, max_running_jobs=max_running_jobs)  # type: ignore[arg-type]
-    async def set_status(caseId: str, job: Job) -> dict[str, str]:
+    async def set_status(caseId: str, job: Job, statusReason: str | None = None) -> dict[str, str]:
         status = job.custom_headers.get(c.HEADER_STATUS, "")
         if status not in c.CASE_STATUSES:
             raise ModelError(
@@ -37,7 +55,8 @@ def build_router(
             case_id = uuid.UUID(caseId)
         except ValueError as exc:
             raise ModelError(f"Process variable {c.VAR_CASE_ID!r} is not a case id.") from exc
-        # Setting the same status twice is harmless, so a redelivered job needs no guard.
+        # Setting the same status twice is harmless (the decision SMS is keyed per person and
+        # case), so a redelivered job needs no guard.
         async with sessions() as session:
             binding = await bind_instance(
                 session, case_id, job.process_instance_key, job.bpmn_process_id
@@ -48,7 +67,9 @@ def build_router(
                 # A second instance of the case, being cancelled: it must not move the case.
                 await session.commit()
                 return {}
-            await set_case_status(session, case_id, status)
+            await set_case_status(
+                session, case_id, status, _reason(statusReason), base_url=base_url
+            )
             await session.commit()
         await publish_case_update(redis, case_id, STATUS_CHANGED)
         return {}

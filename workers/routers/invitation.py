@@ -8,9 +8,9 @@ from pyzeebe import Job, ZeebeTaskRouter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
-from panel_core.auth.service import LoginService
-from panel_core.cases import Binding, bind_instance
-from panel_core.invitations import InvitationError, invite_participant
+from panel_core.cases.service import Binding, bind_instance
+from panel_core.identity.service import LoginService
+from panel_core.notifications.invitations import InvitationError, invite_participant
 from panel_core.settings import Settings
 from workers.routers.errors import on_job_error
 

@@ -1,0 +1,2 @@
+"""Cases: opening them, their statuses and decisions, the case-type descriptors, the
+participants' overview, and the staff's case view and search."""

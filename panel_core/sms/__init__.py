@@ -1,1 +1,0 @@
-"""Text messages: an outbox in the database, templates, providers and the dispatcher."""

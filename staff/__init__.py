@@ -1,0 +1,1 @@
+"""The staff dashboard: the bank employees ' application for the same cases."""

@@ -1,0 +1,379 @@
+"""The staff dashboard in a real browser: signing in on Keycloak's own page and out again,
+triage with the keyboard alone, the inbox's live updates, and WCAG 2.2 A/AA (axe-core, no
+sideways scroll) on every page at 1280 and 320 px.
+
+The dashboard runs as its own process (uvicorn) on the port Keycloak redirects back to,
+against the session's real engine, PostgreSQL, Redis and Keycloak; Debian's Chromium is
+driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from panel_core.db.models import Case
+from panel_core.settings import Settings
+from tests.helpers import eventually
+from tests.keycloak_login import DEMO_PASSWORD
+from tests.staff_helpers import CaseInReview, case_in_review
+from tests.test_accessibility import axe_violations, browser, installed, serving
+
+pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+__all__ = ["browser", "installed"]  # fixtures shared with the accessibility tests
+
+WIDTHS = (1280, 320)
+# Set to a directory to keep a full-page PNG of every page the axe test checks.
+SHOTS = os.environ.get("STAFF_BROWSER_SCREENSHOTS", "")
+UNASSIGNED_NEWEST = "/?tab=unassigned&sort=created"
+
+
+# -- the dashboard and the browser ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dashboard(staff_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard where Keycloak sends the browser back: staff_public_base_url."""
+    url = staff_settings.staff_public_base_url.rstrip("/")
+    port = urlsplit(url).port
+    assert port is not None, url
+    log = tmp_path_factory.mktemp("staff") / "staff.log"
+    with serving("staff.app:app_factory", port, staff_settings, log) as served:
+        yield served
+
+
+async def new_context(browser: Browser, width: int = 1280, *, axe: bool = False) -> BrowserContext:
+    # bypass_csp only where axe-core must be let in; elsewhere the pages run under their
+    # own policy, live-update script and all.
+    return await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=axe)
+
+
+async def sign_in(page: Page, dashboard: str, issuer: str, username: str) -> None:
+    """As a person does: the dashboard sends the browser to Keycloak's own login page."""
+    await page.goto(f"{dashboard}/")
+    assert page.url.startswith(issuer), page.url
+    await page.wait_for_selector("#kc-form-login")
+    await page.fill("#username", username)
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#kc-login")
+    await page.wait_for_url(f"{dashboard}/")
+
+
+async def focused(page: Page, selector: str) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate(
+        """selector => {
+            const el = document.activeElement;
+            if (!el || el === document.body) return {matches: false, visible: true, html: 'body'};
+            const style = getComputedStyle(el);
+            return {
+                matches: el.matches(selector),
+                visible: style.outlineStyle !== 'none' || style.boxShadow !== 'none',
+                html: el.outerHTML.slice(0, 300),
+            };
+        }""",
+        selector,
+    )
+    return state
+
+
+async def tab_to(page: Page, selector: str, *, backwards: bool = False, limit: int = 60) -> None:
+    """Press Tab (or Shift+Tab) until the element matching ``selector`` has the focus.
+
+    Every stop on the way must show where the focus is; an element not reached within
+    ``limit`` presses is not reachable by keyboard, and the test fails.
+    """
+    key = "Shift+Tab" if backwards else "Tab"
+    stops = []
+    for _ in range(limit):
+        await page.keyboard.press(key)
+        state = await focused(page, selector)
+        assert state["visible"], f"the focus is not visible on {state['html']}"
+        if state["matches"]:
+            return
+        stops.append(state["html"][:80])
+    raise AssertionError(f"{key} x{limit} never reached {selector}; went through {stops}")
+
+
+async def sideways(page: Page) -> list[str]:
+    """What sticks out of a narrow viewport (for the failure message)."""
+    found: list[str] = await page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const out = [];
+            for (const el of document.body.querySelectorAll('*')) {
+                if (el.closest('.table-wrapper')) continue;
+                const box = el.getBoundingClientRect();
+                if (box.right > width + 0.5 && box.width > 0) {
+                    out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+                        + (el.className ? '.' + String(el.className).replace(/ /g, '.') : '')
+                        + ' right=' + Math.round(box.right));
+                }
+            }
+            return out.slice(0, 15);
+        }"""
+    )
+    return found
+
+
+async def check(page: Page, width: int, name: str) -> None:
+    if SHOTS:
+        # Playwright makes the directory.
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+        await page.screenshot(path=str(Path(SHOTS) / f"{slug}-{width}.png"), full_page=True)
+    violations = await axe_violations(page)
+    assert violations == [], f"{name} at {width}px: {violations}"
+    if width == 320:
+        scroll_width = await page.evaluate("document.scrollingElement.scrollWidth")
+        assert scroll_width <= 320, (
+            f"{name} scrolls sideways at 320px ({scroll_width}px): {await sideways(page)}"
+        )
+
+
+async def case_status(sessions: async_sessionmaker[AsyncSession], case_id: uuid.UUID) -> str:
+    async with sessions() as session:
+        case = await session.get(Case, case_id)
+        assert case is not None
+        return case.status
+
+
+# -- a. signing in and out ----------------------------------------------------------------
+
+
+async def test_staff_sign_in_on_keycloaks_page_and_sign_out(
+    dashboard: str, browser: Browser, staff_settings: Settings
+) -> None:
+    issuer = staff_settings.staff_oidc_issuer
+    context = await new_context(browser)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, issuer, "anna.analityk")
+        assert await page.inner_text(".staff-user") == "Anna Kowalska"
+        assert await page.locator("h1").count() == 1
+
+        await page.click(".site-header form[action='/logout'] button[type=submit]")
+        # Out of Keycloak's session too: its end-session endpoint sends the browser back.
+        await page.wait_for_url(f"{dashboard}/signed-out")
+        assert await page.locator(".staff-user").count() == 0
+        assert await page.locator("form[action='/logout']").count() == 0
+        assert await page.locator("main a[href='/login']").count() == 1
+
+        # The next visit asks for the password again: no silent sign-in.
+        await page.goto(f"{dashboard}/")
+        assert page.url.startswith(issuer), page.url
+        await page.wait_for_selector("#kc-form-login #password")
+    finally:
+        await context.close()
+
+
+# -- b. triage with the keyboard alone --------------------------------------------------------
+
+
+async def test_an_analyst_triages_a_case_with_the_keyboard_alone(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    case = await case_in_review(settings, sessions)
+    context = await new_context(browser, 1280)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "anna.analityk")
+        # From the top of the inbox: the "Unassigned" tab, then only this case there.
+        await page.goto(f"{dashboard}/")
+        await tab_to(page, ".tabs a[href='/?tab=unassigned']")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{dashboard}/?tab=unassigned")
+        await tab_to(page, "#filter-case-number")
+        await page.keyboard.type(case.case_number)
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(
+            lambda url: url.startswith(f"{dashboard}/?tab=unassigned&") and "case_number" in url
+        )
+        claim = f"form[action='/tasks/{case.analyst_task_id}/claim'] button[type=submit]"
+        await tab_to(page, f"[data-live-region=inbox] {claim}")
+        await page.keyboard.press("Enter")
+
+        await page.wait_for_url(f"{dashboard}/tasks/{case.analyst_task_id}?notice=claimed")
+        notice = await page.inner_text(".notice[role=status]")
+        assert notice in ("The task is yours now.", "Zadanie jest teraz Twoje."), notice
+        approve = await page.evaluate(
+            """() => [...document.querySelectorAll('input[type=radio][name=decision]')]
+                .find(input => ['Przyznaj', 'Approve'].includes(
+                    document.querySelector(`label[for="${input.id}"]`).textContent.trim()))
+                .id"""
+        )
+        await tab_to(page, f"#{approve}")
+        await page.keyboard.press("Space")
+        assert await page.is_checked(f"#{approve}")
+        await tab_to(page, "#field-decisionReason")
+        await page.keyboard.type("Dochody wystarczające, historia bez zaległości.")
+        # Past the button, and back to it.
+        await tab_to(page, "button[name=action][value=save]")
+        await tab_to(page, "#field-send", backwards=True)
+        await page.keyboard.press("Enter")
+
+        await page.wait_for_url(f"{dashboard}/?notice=completed")
+        notice = await page.inner_text(".notice[role=status]")
+        assert "completed" in notice or "zakończone" in notice.lower(), notice
+    finally:
+        await context.close()
+
+    async def approved() -> str | None:
+        status = await case_status(sessions, case.case_id)
+        return status if status == "approved" else None
+
+    assert await eventually(approved, within=60) == "approved"
+
+
+# -- c. live updates ----------------------------------------------------------------------------
+
+
+async def test_a_case_reaching_review_appears_in_an_open_inbox_without_a_reload(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    context = await new_context(browser, 1280)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "adam.analityk")
+        # The page opens its stream (static/js/live-updates.js) before anything happens.
+        async with page.expect_request(lambda request: "/events/" in request.url):
+            await page.goto(f"{dashboard}{UNASSIGNED_NEWEST}")
+        await page.evaluate("window.__sameDocument = 'still here'")
+
+        case = await case_in_review(settings, sessions)
+
+        await page.wait_for_function(
+            """number => document.querySelector('[data-live-region=inbox]')
+                .textContent.includes(number)""",
+            arg=case.case_number,
+            timeout=60_000,
+        )
+        assert await page.evaluate("window.__sameDocument") == "still here", "the page reloaded"
+        assert page.url == f"{dashboard}{UNASSIGNED_NEWEST}"
+        row = page.locator("[data-live-region=inbox] tr", has_text=case.case_number)
+        assert (
+            await row.locator(f"form[action='/tasks/{case.analyst_task_id}/claim'] button").count()
+            == 1
+        )
+    finally:
+        await context.close()
+
+
+# -- d. axe-core and 320 px on every page ------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def reviewed_by_magda(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> CaseInReview:
+    """A case whose review the manager takes (in the first test that needs it)."""
+    return await case_in_review(settings, sessions)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def waiting(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> CaseInReview:
+    """A case whose review nobody has taken."""
+    return await case_in_review(settings, sessions)
+
+
+async def checked_page(page: Page, url: str, width: int, name: str, status: int = 200) -> None:
+    response = await page.goto(url)
+    assert response is not None and response.status == status, (name, response and response.status)
+    await check(page, width, name)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_every_staff_page_passes_axe(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    reviewed_by_magda: CaseInReview,
+    waiting: CaseInReview,
+    width: int,
+) -> None:
+    issuer = staff_settings.staff_oidc_issuer
+    mine = reviewed_by_magda
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, issuer, "magda.kierownik")
+        task_path = f"{dashboard}/tasks/{mine.analyst_task_id}"
+        await page.goto(task_path)
+        if await page.locator(f"form[action='/tasks/{mine.analyst_task_id}/claim']").count():
+            await page.click(f"form[action='/tasks/{mine.analyst_task_id}/claim'] button")
+            await page.wait_for_url(f"{task_path}?notice=claimed")
+            await check(page, width, "task, just taken")
+
+        for tab in ("mine", "unassigned", "all"):
+            await checked_page(page, f"{dashboard}/?tab={tab}", width, f"inbox, {tab}")
+            assert await page.locator("[data-live-region=inbox] tbody tr").count() > 0, tab
+        await page.goto(f"{dashboard}/?tab=mine")
+        assert mine.case_number in await page.inner_text("[data-live-region=inbox]")
+        await page.goto(f"{dashboard}{UNASSIGNED_NEWEST}")
+        assert waiting.case_number in await page.inner_text("[data-live-region=inbox]")
+
+        await page.click(".saved-filters summary")
+        await check(page, width, "inbox, saved filters open")
+        await page.fill("#filter-name", f"Nieprzydzielone, najnowsze ({width} px)")
+        await page.click(".saved-filters form[action='/filters'] button[type=submit]")
+        await page.wait_for_url(f"{dashboard}/?notice=saved-filter")
+        await page.click(".saved-filters summary")
+        assert await page.locator(".saved-filters li").count() > 0
+        await check(page, width, "inbox, a filter saved")
+
+        await checked_page(page, task_path, width, "task with its form")
+        assert await page.locator("#field-send").count() == 1
+        await page.click("#field-send")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "task sent empty")
+
+        await checked_page(page, f"{dashboard}/cases/", width, "cases, no search yet")
+        await page.click("form[action='/cases/'] button[type=submit]")
+        await page.wait_for_url(f"{dashboard}/cases/?*")
+        assert await page.locator("table.data-table tbody tr").count() > 0
+        await check(page, width, "cases found")
+        await page.fill("#search-customer", "12345")
+        await page.click("form[action='/cases/'] button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "cases, a bad customer number")
+
+        await checked_page(page, f"{dashboard}/cases/{mine.case_id}", width, "case")
+        assert await page.locator("form[action^='/documents/'][action$='/review']").count() > 0
+    finally:
+        await context.close()
+
+    # Another member of staff: a task outside her groups is a 404, like one that is not there.
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, issuer, "celina.konsultant")
+        await checked_page(
+            page, f"{dashboard}/tasks/{waiting.analyst_task_id}", width, "404 task", status=404
+        )
+        await checked_page(page, f"{dashboard}/?tab=unassigned", width, "inbox, nothing here")
+        await page.click(".site-header form[action='/logout'] button[type=submit]")
+        await page.wait_for_url(f"{dashboard}/signed-out")
+        await check(page, width, "signed out")
+        await checked_page(
+            page, f"{dashboard}/auth/callback?error=access_denied", width, "sign-in failed", 400
+        )
+    finally:
+        await context.close()
