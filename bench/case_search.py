@@ -20,13 +20,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from devtools.postgres import PostgresServer
-from panel_core import constants as c
+from panel_core.cases import case_types
 from panel_core.cases.numbers import generate_case_number
 from panel_core.cases.search import DAY_ZONE, CaseQuery, CaseSort, search_cases
 from panel_core.cli import migrate
@@ -43,6 +44,15 @@ SPAN_DAYS = 730
 STATUSES = {"collecting": 40, "in-review": 20, "approved": 25, "rejected": 15}
 CHANNELS = {"branch": 35, "internet-banking": 40, "call-centre": 15, "panel": 8, "cli": 2}
 CO_BORROWERS = {0: 50, 1: 35, 2: 15}
+# The shipped credit case type, deployed into the benchmark's database as the demo deploys it.
+DESCRIPTOR = (
+    Path(__file__).resolve().parent.parent
+    / "bpmn"
+    / "credit-application"
+    / "credit-application.case.json"
+)
+CASE_TYPE, PROCESS_ID = "credit-application", "credit-application"
+PRIMARY, CO_BORROWER = "primary-borrower", "co-borrower"
 
 CASE_COLUMNS = [
     "id", "case_number", "case_type", "channel", "status", "process_id",
@@ -87,8 +97,8 @@ def _rows(data: DataSet, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
         instance = 2_251_799_813_685_248 + data.cases if rng.random() < 0.97 else None
         cases.append(
             (
-                case_id, number, c.CASE_TYPE_CREDIT, _pick(rng, CHANNELS), _pick(rng, STATUSES),
-                c.PROCESS_ID_CREDIT, instance, created, created,
+                case_id, number, CASE_TYPE, _pick(rng, CHANNELS), _pick(rng, STATUSES),
+                PROCESS_ID, instance, created, created,
             )
         )  # fmt: skip
         for ordinal in range(1 + _pick(rng, CO_BORROWERS)):
@@ -97,7 +107,7 @@ def _rows(data: DataSet, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[
             phone = f"+4850{rng.randrange(10**7):07d}"
             data.pesels.append(pesel)
             data.phones.append(phone)
-            role = c.ROLE_PRIMARY_BORROWER if ordinal == 0 else c.ROLE_CO_BORROWER
+            role = PRIMARY if ordinal == 0 else CO_BORROWER
             participants.append(
                 (
                     uuid.uuid4(), case_id, role, ordinal, phone,
@@ -153,7 +163,7 @@ def other_searches(data: DataSet) -> dict[str, Callable[[], CaseQuery]]:
         "by case number prefix": lambda: CaseQuery(case_number=rng.choice(data.number_list)[:11]),
         "channel + newest first, page 2": lambda: CaseQuery(channels=("panel",), page=2),
         "type + status, oldest first": lambda: CaseQuery(
-            case_types=(c.CASE_TYPE_CREDIT,), statuses=("rejected",), sort=CaseSort.OLDEST
+            case_types=(CASE_TYPE,), statuses=("rejected",), sort=CaseSort.OLDEST
         ),
     }
 
@@ -218,6 +228,9 @@ async def run(server: PostgresServer) -> None:
     sessions = create_session_factory(engine)
     figures: dict[int, dict[str, tuple[float, float]]] = {}
     try:
+        async with sessions() as session:
+            await case_types.store(session, DESCRIPTOR.read_bytes())
+            await session.commit()
         for size in (SMALL, LARGE):
             seconds = await fill(engine, data, size - data.cases)
             print(f"{size:>7} cases loaded ({seconds:.1f}s); {WARMUP}+{RUNS} runs of each search")

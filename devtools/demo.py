@@ -22,16 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from bff.app import DEMO_CHANNEL_TOKEN
 from devtools.camunda import CAMUNDA_VERSION, CamundaEngine
 from devtools.keycloak import DEFAULT_REALM_FILE, DEMO_PASSWORD, KEYCLOAK_VERSION, KeycloakServer
 from devtools.ports import free_port
 from devtools.reaper import spawn_watched, terminate_watched
 from devtools.redis_server import RedisServer
+from panel_core.cases import case_types
+from panel_core.cli import case_type_folders, minimal_participants
 from panel_core.constants import EXPORTED_VALUE_TYPES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / ".demo"
 CLI = [sys.executable, "-m", "panel_core.cli"]
+# The case the demo opens at start: a credit application with two co-borrowers.
+DEMO_CASE_TYPE = "credit-application"
+DEMO_ROLES = ["primary-borrower", "co-borrower", "co-borrower"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,11 @@ class DemoStack:
     directory: Path
     processes: tuple[subprocess.Popen[bytes], ...]
 
-    def open_case(self, co_borrowers: int) -> str:
-        """Open a case through the CLI and return what it printed."""
+    def open_case(self, case_type: str, roles: list[str]) -> str:
+        """Open a case through the CLI, with made-up people, and return what it printed."""
+        people = [arg for role in roles for arg in ("--participant", f"role={role}")]
         return subprocess.run(
-            [*CLI, "start-case", "--co-borrowers", str(co_borrowers), "--channel", "branch"],
+            [*CLI, "start-case", "--case-type", case_type, *people, "--channel", "branch"],
             env=self.env,
             cwd=REPO_ROOT,
             check=True,
@@ -168,6 +175,34 @@ def running_stack(directory: Path, port: int, staff_port: int | None = None) -> 
                 signal.signal(signum, handler)
 
 
+def _print_other_cases(stack: DemoStack) -> None:
+    """A working command line and channel API call for every case type the demo deployed."""
+    env = " ".join(f"{k}={v}" for k, v in stack.env.items() if k.startswith("PANEL_"))
+    print(f"\nOpen another case (the channel API's demo token is {DEMO_CHANNEL_TOKEN}):")
+    for path in (d for f in case_type_folders() for d in case_types.descriptor_files(f)):
+        descriptor = case_types.parse(path.read_bytes())
+        people = minimal_participants(descriptor)
+        channel = next(iter(descriptor.channels))
+        roles = " ".join(f"--participant role={p.role}" for p in people)
+        body = json.dumps(
+            {
+                "caseType": descriptor.case_type,
+                "channel": channel,
+                "participants": [
+                    {"role": p.role, "pesel": p.pesel, "phone": p.phone, "locale": p.locale}
+                    for p in people
+                ],
+            },
+            ensure_ascii=False,
+        )
+        print(f"  {descriptor.case_type}:")
+        print(f"    {env} .venv/bin/customer-panel start-case --case-type {descriptor.case_type}"
+              f" --channel {channel} {roles}")  # fmt: skip
+        print(f"    curl -sS -X POST {stack.panel}/api/channel/cases"
+              f" -H 'Authorization: Bearer {DEMO_CHANNEL_TOKEN}'"
+              f" -H 'Content-Type: application/json' -d '{body}'")  # fmt: skip
+
+
 def run_demo(port: int = 8000, staff_port: int = 8001) -> int:
     # A closed terminal (SIGHUP) or a SIGTERM stops the stack as Ctrl-C does; SIGINT is set
     # too, since a shell starting the demo in the background leaves it ignored.
@@ -175,7 +210,7 @@ def run_demo(port: int = 8000, staff_port: int = 8001) -> int:
         signal.signal(signum, _interrupt)
     try:
         with running_stack(DEMO_DIR, port, staff_port) as stack:
-            case = stack.open_case(co_borrowers=2)
+            case = stack.open_case(DEMO_CASE_TYPE, DEMO_ROLES)
             panel = stack.panel
             print(f"\nCustomer Panel demo is running (logs in {DEMO_DIR}).")
             print(f"  Participant login: {panel}/login")
@@ -214,12 +249,7 @@ def run_demo(port: int = 8000, staff_port: int = 8001) -> int:
                 "The case reaches the credit analysts' inbox once every participant has"
                 " completed their tasks and signed."
             )
-            print("\nOpen another case with:")
-            print(
-                "  "
-                + " ".join(f"{k}={v}" for k, v in stack.env.items() if k.startswith("PANEL_"))
-                + " .venv/bin/customer-panel start-case --co-borrowers 1"
-            )
+            _print_other_cases(stack)
             print("\nCtrl-C stops everything.", flush=True)
             while stack.healthy:
                 time.sleep(0.5)

@@ -1,9 +1,9 @@
 """A ``.form`` file as a participant's task page shows it, without a running panel.
 
-``python -m devtools preview-form bpmn/forms/credit-income.form --lang en --errors`` writes
-``preview/index.html`` and the stylesheet beside it: what a process designer checks before
-deploying a form. The page comes from the panel's own templates and form code, so it is what
-participants will see, minus the header's session links.
+``python -m devtools preview-form bpmn/credit-application/forms/credit-income.form --lang en
+--errors`` writes ``preview/index.html`` and the stylesheet beside it: what a process designer
+checks before deploying a form. The page comes from the panel's own templates and form code,
+so it is what participants will see, minus the header's session links.
 """
 
 from __future__ import annotations

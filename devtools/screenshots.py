@@ -19,7 +19,7 @@ import pikepdf
 from playwright.async_api import FilePayload, Page, async_playwright
 from redis.asyncio import Redis
 
-from devtools.demo import REPO_ROOT, DemoStack, running_stack
+from devtools.demo import DEMO_CASE_TYPE, REPO_ROOT, DemoStack, running_stack
 from devtools.form_preview import write_preview
 from devtools.keycloak import DEMO_PASSWORD
 from devtools.ports import free_port
@@ -94,7 +94,9 @@ async def _walk_case(
 
     Returns the case number. With no co-borrowers the case goes on to the bank's review.
     """
-    case_text = stack.open_case(co_borrowers=co_borrowers)
+    case_text = stack.open_case(
+        DEMO_CASE_TYPE, ["primary-borrower"] + ["co-borrower"] * co_borrowers
+    )
     case_number = re.search(r"case number: (\S+)", case_text)
     primary = re.search(
         r"participant primary-borrower: \S+ \(PESEL ending (\d+), phone (\S+),", case_text

@@ -8,13 +8,13 @@ import json
 import secrets
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
-from panel_core import constants as c
 from panel_core.cases import case_types
 from panel_core.cases.service import CaseValidationError, ParticipantRegistration, open_case
 from panel_core.clock import SystemClock
@@ -31,9 +31,38 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = REPO_ROOT / "bpmn"
 
 
+def case_type_folders(bpmn_dir: Path = BPMN_DIR) -> list[Path]:
+    """Every case type's folder: ``bpmn/<case-type>/`` with its model, forms and descriptor."""
+    return sorted(
+        folder
+        for folder in bpmn_dir.iterdir()
+        if folder.is_dir() and (any(folder.glob("*.bpmn")) or any(folder.glob("*.case.json")))
+    )
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The model(s) and forms of one case type's folder: one deployment."""
+    return (
+        sorted(folder.glob("*.bpmn"))
+        + sorted(folder.glob("*.form"))
+        + sorted((folder / "forms").glob("*.form"))
+    )
+
+
 def model_files(bpmn_dir: Path = BPMN_DIR) -> list[Path]:
-    """Every BPMN model and Camunda Form of the project, deployed together."""
-    return sorted(bpmn_dir.glob("*.bpmn")) + sorted((bpmn_dir / "forms").glob("*.form"))
+    """The models and forms of every case type."""
+    return [path for folder in case_type_folders(bpmn_dir) for path in folder_files(folder)]
+
+
+def case_type_folder(target: str, bpmn_dir: Path = BPMN_DIR) -> Path:
+    """A folder given as a path, or a case type's folder by its name under ``bpmn/``."""
+    for candidate in (Path(target), bpmn_dir / target):
+        if candidate.is_dir() and folder_files(candidate):
+            return candidate
+    raise ModelCheckError(
+        f"{target!r} is neither a case type's folder nor a case type under {bpmn_dir}; "
+        f"known: {', '.join(f.name for f in case_type_folders(bpmn_dir)) or 'none'}"
+    )
 
 
 def migrate(database_url: str) -> None:
@@ -65,60 +94,163 @@ def check_models(files: list[Path]) -> list[str]:
     return problems
 
 
-async def deploy(
-    settings: Settings, files: list[Path] | None = None, descriptors: list[Path] | None = None
-) -> dict[str, object]:
-    """Deploy the models and forms, refusing them all if any form or descriptor is wrong.
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """What one case type's deployment gave: versions as the engine and the panel keep them."""
 
-    The case-type descriptors go to the panel's database once the engine has the models.
-    """
-    files = model_files() if files is None else files
-    if descriptors is None:
-        folders = {path.parent for path in files if path.suffix == ".bpmn"} or {BPMN_DIR}
-        descriptors = [d for folder in sorted(folders) for d in case_types.descriptor_files(folder)]
+    folder: Path
+    deployment_key: str
+    # (process id, version) and (form id, version), as the engine numbered them.
+    processes: list[tuple[str, int]]
+    forms: list[tuple[str, int]]
+    # (case type, descriptor version, whether this deployment made that version).
+    descriptors: list[tuple[str, int, bool]]
+
+    def lines(self) -> list[str]:
+        out = [f"{self.folder.name}: deployment {self.deployment_key}"]
+        out += [f"  process {pid} version {version}" for pid, version in self.processes]
+        out += [f"  form {fid} version {version}" for fid, version in self.forms]
+        out += [
+            f"  descriptor {case_type} version {version}" + ("" if new else " (unchanged)")
+            for case_type, version, new in self.descriptors
+        ]
+        return out
+
+
+def _deployed_resources(result: dict[str, Any]) -> tuple[list[tuple[str, int]], ...]:
+    processes: list[tuple[str, int]] = []
+    forms: list[tuple[str, int]] = []
+    for item in result.get("deployments", []):
+        process = item.get("processDefinition")
+        if process:
+            processes.append(
+                (process["processDefinitionId"], int(process["processDefinitionVersion"]))
+            )
+        form = item.get("form")
+        if form:
+            forms.append((form["formId"], int(form["version"])))
+    return processes, forms
+
+
+def check_folder(folder: Path) -> list[str]:
+    """Every problem the panel would meet at run time with this case type, named."""
+    files = folder_files(folder)
+    descriptors = case_types.descriptor_files(folder)
     problems = check_models(files) + case_types.check_files(files + descriptors)
+    if not descriptors:
+        problems.append(f"{folder.name}: no case-type descriptor (<case-type>.case.json)")
+    return problems
+
+
+async def deploy(settings: Settings, folders: list[Path] | None = None) -> list[Deployed]:
+    """Deploy case types, each its own deployment (model, forms), then its descriptor.
+
+    Every folder is checked before anything is deployed: one wrong file stops them all. A
+    folder deploys only its own case type, so other processes get no new version.
+    """
+    folders = case_type_folders() if folders is None else folders
+    problems = [problem for folder in folders for problem in check_folder(folder)]
     if problems:
         raise ModelCheckError("\n".join(problems))
-    async with CamundaRestClient(settings.camunda_rest_url) as engine:
-        result = await engine.deploy(files)
-    if descriptors:
-        db = create_engine(settings.database_url)
-        try:
-            async with create_session_factory(db)() as session:
-                for path in descriptors:
-                    await case_types.store(session, path.read_bytes())
-                await session.commit()
-        finally:
-            await db.dispose()
-    return result
+    deployed = []
+    db = create_engine(settings.database_url)
+    try:
+        async with CamundaRestClient(settings.camunda_rest_url) as engine:
+            for folder in folders:
+                result = await engine.deploy(folder_files(folder))
+                processes, forms = _deployed_resources(result)
+                versions = dict(processes)
+                stored = []
+                async with create_session_factory(db)() as session:
+                    for path in case_types.descriptor_files(folder):
+                        descriptor, version, new = await case_types.store(
+                            session,
+                            path.read_bytes(),
+                            process_version=versions.get(
+                                case_types.parse(path.read_bytes()).process_id
+                            ),
+                        )
+                        stored.append((descriptor.case_type, version, new))
+                    await session.commit()
+                deployed.append(
+                    Deployed(folder, str(result.get("deploymentKey")), processes, forms, stored)
+                )
+    finally:
+        await db.dispose()
+    return deployed
 
 
-def demo_participants(co_borrowers: int) -> list[ParticipantRegistration]:
-    """Made-up people with valid PESEL numbers and phone numbers from a reserved range."""
-    roles = [c.ROLE_PRIMARY_BORROWER] + [c.ROLE_CO_BORROWER] * co_borrowers
+class ParticipantArgumentError(ValueError):
+    """A ``--participant`` argument that cannot be read; the message says why."""
+
+
+PARTICIPANT_KEYS = ("role", "pesel", "phone", "locale")
+
+
+def demo_person(index: int, role: str, locale: str | None = None) -> ParticipantRegistration:
+    """A made-up person: a valid PESEL and a phone number from a reserved range."""
+    born = date(1970 + secrets.randbelow(30), 1 + secrets.randbelow(12), 1 + secrets.randbelow(28))
+    # Distinct serials keep the fragments distinct within the case.
+    serial = index * 2000 + secrets.randbelow(2000)
+    return ParticipantRegistration(
+        role=role,
+        pesel=make_pesel(born, serial),
+        phone=f"+48500000{secrets.randbelow(1000):03d}",
+        locale=locale or ("pl" if index % 2 == 0 else "en"),
+    )
+
+
+def parse_participants(arguments: list[str]) -> list[ParticipantRegistration]:
+    """``role=…,pesel=…,phone=…,locale=…`` per participant; what is left out is made up."""
     people = []
-    for index, role in enumerate(roles):
-        born = date(
-            1970 + secrets.randbelow(30), 1 + secrets.randbelow(12), 1 + secrets.randbelow(28)
-        )
-        # Distinct serials keep the fragments distinct within the case.
-        serial = index * 2000 + secrets.randbelow(2000)
+    for index, argument in enumerate(arguments):
+        fields: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in argument.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep or key not in PARTICIPANT_KEYS or key in fields:
+                wanted = ", ".join(f"{k}=…" for k in PARTICIPANT_KEYS)
+                raise ParticipantArgumentError(
+                    f"--participant {argument!r}: give {wanted} separated by commas, each once"
+                )
+            fields[key] = value.strip()
+        if not fields.get("role"):
+            raise ParticipantArgumentError(f"--participant {argument!r}: role=… is required")
+        made_up = demo_person(index, fields["role"], fields.get("locale"))
         people.append(
             ParticipantRegistration(
-                role=role,
-                pesel=make_pesel(born, serial),
-                phone=f"+48500000{secrets.randbelow(1000):03d}",
-                locale="pl" if index % 2 == 0 else "en",
+                role=fields["role"],
+                pesel=fields.get("pesel", made_up.pesel),
+                phone=fields.get("phone", made_up.phone),
+                locale=made_up.locale,
             )
         )
     return people
 
 
-async def start_case(settings: Settings, co_borrowers: int, channel: str) -> int:
+def minimal_participants(descriptor: case_types.Descriptor) -> list[ParticipantRegistration]:
+    """Made-up people for a case of the type: each role's minimum, and one of the first role
+    with people at all when no role requires anyone."""
+    roles = [role for role, entry in descriptor.roles.items() for _ in range(entry.min)]
+    if not roles:
+        roles = [next(role for role, entry in descriptor.roles.items() if entry.max)]
+    return [demo_person(index, role) for index, role in enumerate(roles)]
+
+
+async def start_case(
+    settings: Settings, case_type: str, participants: list[str], channel: str
+) -> int:
     db = create_engine(settings.database_url)
-    people = demo_participants(co_borrowers)
     sessions = create_session_factory(db)
     try:
+        async with sessions() as session:
+            descriptor = await case_types.find(session, case_type)
+        if descriptor is None:
+            raise CaseValidationError(
+                f"Unknown case type {case_type!r}: deploy it first (customer-panel deploy)."
+            )
+        people = (
+            parse_participants(participants) if participants else minimal_participants(descriptor)
+        )
         async with CamundaRestClient(
             settings.camunda_rest_url, settings.camunda_request_timeout_seconds
         ) as engine:
@@ -126,7 +258,7 @@ async def start_case(settings: Settings, co_borrowers: int, channel: str) -> int
             lease = commands.new_lease()
             opened = await open_case(
                 sessions,
-                case_type=c.CASE_TYPE_CREDIT,
+                case_type=case_type,
                 participants=people,
                 channel=channel,
                 case_number_prefix=settings.case_number_prefix,
@@ -138,7 +270,7 @@ async def start_case(settings: Settings, co_borrowers: int, channel: str) -> int
             if opened.start_command_id is not None:
                 result = await commands.deliver_leased(opened.start_command_id, lease)
                 instance_key = result.process_instance_key if result is not None else None
-    except CaseValidationError as exc:
+    except (CaseValidationError, ParticipantArgumentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -149,7 +281,7 @@ async def start_case(settings: Settings, co_borrowers: int, channel: str) -> int
         print(f"process instance: {instance_key}")
     else:
         print("process instance: not started yet; the workers start it once the engine is up")
-    by_role_order = sorted(people, key=lambda p: p.role != c.ROLE_PRIMARY_BORROWER)
+    by_role_order = [people[i] for i in descriptor.in_role_order(p.role for p in people)]
     for (participant_id, role), person in zip(opened.participants, by_role_order, strict=True):
         fragment = person.pesel[-settings.pesel_fragment_length :]
         print(
@@ -218,9 +350,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="customer-panel", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="bring the database schema up to date")
-    commands.add_parser("deploy", help="deploy the BPMN models and forms to the engine")
-    start = commands.add_parser("start-case", help="open a credit application case")
-    start.add_argument("--co-borrowers", type=int, default=1, help="number of co-borrowers")
+    deploy_parser = commands.add_parser(
+        "deploy", help="check and deploy case types: model, forms and descriptor"
+    )
+    deploy_parser.add_argument(
+        "case_types",
+        nargs="*",
+        metavar="FOLDER_OR_CASE_TYPE",
+        help="a case type's folder, or its name under bpmn/ (default: every case type)",
+    )
+    start = commands.add_parser("start-case", help="open a case of a deployed case type")
+    start.add_argument(
+        "--case-type", required=True, help="the case type, as its descriptor names it"
+    )
+    start.add_argument(
+        "--participant",
+        action="append",
+        default=[],
+        metavar="role=…,pesel=…,phone=…,locale=…",
+        help="one participant (repeatable); a left-out PESEL, phone or language is made up;"
+        " without any, one made-up person per role the case type requires",
+    )
     start.add_argument("--channel", default="cli", help="channel the case comes from")
     unlock_parser = commands.add_parser(
         "unlock", help="lift a participant's login lock (after too many wrong codes)"
@@ -242,17 +392,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "deploy":
         try:
-            result = asyncio.run(deploy(settings))
+            folders = [case_type_folder(target) for target in args.case_types] or None
+            deployed = asyncio.run(deploy(settings, folders))
         except ModelCheckError as exc:
             print(f"error: nothing was deployed:\n{exc}", file=sys.stderr)
             return 2
-        print(f"deployed: {result.get('deploymentKey')}")
+        for item in deployed:
+            print("\n".join(item.lines()))
         return 0
     if args.command == "unlock":
         return asyncio.run(unlock(settings, args.participant))
     if args.command == "dead-letters":
         return asyncio.run(dead_letters(settings, replay=args.replay))
-    return asyncio.run(start_case(settings, args.co_borrowers, args.channel))
+    return asyncio.run(start_case(settings, args.case_type, args.participant, args.channel))
 
 
 if __name__ == "__main__":

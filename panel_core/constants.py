@@ -8,16 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
-# Case types and the BPMN process ids that implement them.
-CASE_TYPE_CREDIT: Final = "credit-application"
-PROCESS_ID_CREDIT: Final = "credit-application"
-
 # Process variables. They carry ids, roles and decisions only, never personal data.
 VAR_CASE_ID: Final = "caseId"
 VAR_CASE_NUMBER: Final = "caseNumber"
 VAR_PARTICIPANTS: Final = "participants"
 VAR_PARTICIPANT: Final = "participant"
-VAR_DECISION: Final = "decision"
 # What each participant's share gives the process (the multi-instance output collection):
 # their participantId and the answers their forms mark with FORM_PROPERTY_SEND_TO_PROCESS,
 # which are local variables of the share so that no two participants' answers mix.
@@ -32,14 +27,6 @@ VAR_STATUS_REASON: Final = "statusReason"
 KEY_PARTICIPANT_ID: Final = "participantId"
 KEY_ROLE: Final = "role"
 
-# Participant roles.
-ROLE_PRIMARY_BORROWER: Final = "primary-borrower"
-ROLE_CO_BORROWER: Final = "co-borrower"
-
-# Values of the analyst's decision.
-DECISION_APPROVED: Final = "approved"
-DECISION_REJECTED: Final = "rejected"
-
 # Job types of service tasks handled by the workers.
 JOB_SET_CASE_STATUS: Final = "customer-panel.case.set-status"
 # Invites one participant (inside the participant multi-instance): creates their access and
@@ -48,32 +35,6 @@ JOB_SET_CASE_STATUS: Final = "customer-panel.case.set-status"
 JOB_INVITE_PARTICIPANT: Final = "customer-panel.participant.invite"
 # Task header of JOB_SET_CASE_STATUS: the business status the case enters.
 HEADER_STATUS: Final = "status"
-
-# Business statuses of a case.
-STATUS_COLLECTING: Final = "collecting"
-STATUS_IN_REVIEW: Final = "in-review"
-STATUS_APPROVED: Final = "approved"
-STATUS_REJECTED: Final = "rejected"
-CASE_STATUSES: Final = (STATUS_COLLECTING, STATUS_IN_REVIEW, STATUS_APPROVED, STATUS_REJECTED)
-
-# Staff candidate groups.
-GROUP_CREDIT_ANALYSTS: Final = "credit-analysts"
-
-# Camunda Form ids (the "id" of each .form file under bpmn/forms).
-FORM_CONSENTS: Final = "credit-consents"
-FORM_INCOME: Final = "credit-income"
-FORM_QUESTIONNAIRE: Final = "credit-questionnaire"
-FORM_ANALYST_REVIEW: Final = "credit-analyst-review"
-FORM_SIGNATURE: Final = "credit-signature"
-
-# BPMN element ids the tests and docs refer to.
-ELEMENT_PARTICIPANT_WORK: Final = "participant-work"
-ELEMENT_INVITE_PARTICIPANT: Final = "invite-participant"
-ELEMENT_TASK_CONSENTS: Final = "task-consents"
-ELEMENT_TASK_INCOME: Final = "task-income"
-ELEMENT_TASK_QUESTIONNAIRE: Final = "task-questionnaire"
-ELEMENT_TASK_SIGN: Final = "task-sign"
-ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
 
 # Custom property (Camunda Modeler: "Custom properties") that marks a form field whose value
 # the process needs. Only such fields are sent to the engine; every answer is kept in the

@@ -57,15 +57,18 @@ async def switch_language(
     return Redirect(
         path=safe_return_path(next),
         status_code=303,
-        cookies=[
-            Cookie(
-                key=LANGUAGE_COOKIE,
-                value=locale,
-                max_age=ONE_YEAR,
-                path="/",
-                secure=settings.secure_cookies,
-                httponly=True,
-                samesite="lax",
-            )
-        ],
+        cookies=[language_cookie(locale, secure=settings.secure_cookies)],
+    )
+
+
+def language_cookie(locale: str, *, secure: bool) -> Cookie:
+    """The cookie that makes every page speak ``locale`` (a supported one) from now on."""
+    return Cookie(
+        key=LANGUAGE_COOKIE,
+        value=supported(locale) or DEFAULT_LOCALE,
+        max_age=ONE_YEAR,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="lax",
     )

@@ -15,21 +15,21 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from panel_core import constants as c
-from panel_core.constants import CASE_TYPE_CREDIT
 from panel_core.identity.pesel import make_pesel
 from panel_core.settings import Settings
+from tests import credit
+from tests.credit import CASE_TYPE_CREDIT
 
 T = TypeVar("T")
 
 VALID_ANSWERS: dict[str, dict[str, Any]] = {
-    c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
-    c.ELEMENT_TASK_INCOME: {
+    credit.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
+    credit.ELEMENT_TASK_INCOME: {
         "employmentType": "employed",
         "monthlyNetIncome": "8500",
         "employerName": "Example Industries",
     },
-    c.ELEMENT_TASK_QUESTIONNAIRE: {
+    credit.ELEMENT_TASK_QUESTIONNAIRE: {
         "relationshipToBorrower": "partner",
         "maritalStatus": "married",
         "dependants": "2",
@@ -199,7 +199,7 @@ async def forms_done_until_signing(client: AsyncTestClient[Any]) -> dict[str, An
     """Send the participant's three forms (with the proof of income), then wait for the
     signing task the process opens next; return it."""
     tasks = await open_tasks(client, 3)
-    income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+    income = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_INCOME)
     uploaded = await upload_document(client, income["id"], "incomeProof")
     assert uploaded.status_code == 201, uploaded.text
     for task in tasks:
@@ -209,7 +209,11 @@ async def forms_done_until_signing(client: AsyncTestClient[Any]) -> dict[str, An
     async def signing() -> dict[str, Any] | None:
         listed = (await client.get("/api/participant/tasks")).json()
         return next(
-            (t for t in listed if t["elementId"] == c.ELEMENT_TASK_SIGN and t["state"] == "open"),
+            (
+                t
+                for t in listed
+                if t["elementId"] == credit.ELEMENT_TASK_SIGN and t["state"] == "open"
+            ),
             None,
         )
 

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
-from panel_core import constants as c
 from panel_core.db.models import PanelTask, TaskState
 from panel_core.settings import Settings
+from tests import credit
 from tests.helpers import (
     eventually,
     forms_done_until_signing,
@@ -100,7 +100,7 @@ async def case_in_review(
     locale: str = "pl",
 ) -> CaseInReview:
     """A credit case whose one participant did everything, waiting for the analyst."""
-    borrower = person(c.ROLE_PRIMARY_BORROWER, 0, locale)
+    borrower = person(credit.ROLE_PRIMARY_BORROWER, 0, locale)
     opened = await open_case_via_channel(settings, [borrower])
     participant_id = opened["participants"][0]["participantId"]
     # A panel of its own: an application's lifespan closes its clients when a test client
@@ -116,7 +116,7 @@ async def case_in_review(
             return await session.scalar(
                 select(PanelTask).where(
                     PanelTask.case_id == uuid.UUID(opened["caseId"]),
-                    PanelTask.element_id == c.ELEMENT_TASK_ANALYST_REVIEW,
+                    PanelTask.element_id == credit.ELEMENT_TASK_ANALYST_REVIEW,
                     PanelTask.state == TaskState.OPEN,
                 )
             )

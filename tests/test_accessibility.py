@@ -23,10 +23,10 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, async_pla
 from bff.app import DEMO_CHANNEL_TOKEN
 from devtools.ports import free_port
 from devtools.reaper import spawn_watched, terminate_watched
-from panel_core import constants as c
 from panel_core.forms import apply_list_action
 from panel_core.settings import Settings
 from panel_web.pages import STATIC_DIR
+from tests import credit
 from tests.conftest import REPO_ROOT, Stack, settings_env
 from tests.helpers import PDF_BYTES, person
 from tests.sms_inbox import code_in, next_message
@@ -122,8 +122,8 @@ async def open_case(panel: str) -> dict[str, Any]:
         response = await client.post(
             f"{panel}/api/channel/cases",
             json={
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
+                "caseType": credit.CASE_TYPE_CREDIT,
+                "participants": [person(credit.ROLE_PRIMARY_BORROWER, 0)],
             },
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
@@ -298,11 +298,11 @@ async def tab_to(page: Page, selector: str, limit: int = 25) -> None:
 async def test_a_participant_signs_in_and_completes_a_task_with_the_keyboard_alone(
     panel: str, browser: Browser, stack: Stack
 ) -> None:
-    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    who = person(credit.ROLE_PRIMARY_BORROWER, 0)
     async with httpx.AsyncClient() as client:
         response = await client.post(
             f"{panel}/api/channel/cases",
-            json={"caseType": c.CASE_TYPE_CREDIT, "participants": [who]},
+            json={"caseType": credit.CASE_TYPE_CREDIT, "participants": [who]},
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
     case = response.json()

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from panel_core import constants as c
 from panel_core.db.models import Case
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import PDF_BYTES, open_case_via_channel, person, sign_in
 
@@ -59,8 +59,8 @@ async def test_session_cookie_is_host_only_secure_httponly_and_strict(
         response = await channel.post(
             "/api/channel/cases",
             json={
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
+                "caseType": credit.CASE_TYPE_CREDIT,
+                "participants": [person(credit.ROLE_PRIMARY_BORROWER, 0)],
             },
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
@@ -84,13 +84,13 @@ async def test_the_demo_sign_in_does_not_exist_outside_demo_mode(stack: Stack) -
         assert (await client.get("/dev/sign-in")).status_code == 404
 
 
-PRIMARY = person(c.ROLE_PRIMARY_BORROWER, 0)
-CO = person(c.ROLE_CO_BORROWER, 1)
-TWIN = {**person(c.ROLE_CO_BORROWER, 2), "pesel": PRIMARY["pesel"]}
+PRIMARY = person(credit.ROLE_PRIMARY_BORROWER, 0)
+CO = person(credit.ROLE_CO_BORROWER, 1)
+TWIN = {**person(credit.ROLE_CO_BORROWER, 2), "pesel": PRIMARY["pesel"]}
 
 
 def _case(*people: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {"caseType": c.CASE_TYPE_CREDIT, "participants": list(people), **extra}
+    return {"caseType": credit.CASE_TYPE_CREDIT, "participants": list(people), **extra}
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def _case(*people: dict[str, str], **extra: Any) -> dict[str, Any]:
         ({}, _case(PRIMARY), 401, "channel token"),
         ({"authorization": "Bearer wrong"}, _case(PRIMARY), 401, "channel token"),
         (None, {**_case(PRIMARY), "caseType": "mortgage"}, 400, "Unknown case type"),
-        (None, _case(CO), 400, "exactly one primary borrower"),
+        (None, _case(CO), 400, "exactly 1 primary-borrower, not 0"),
         (None, _case(), 400, "at least one participant"),
         (None, _case({**PRIMARY, "pesel": "44051401358"}), 400, "Participant 1: The PESEL"),
         (None, _case(PRIMARY, {**CO, "phone": "12"}), 400, "Participant 2"),
@@ -197,7 +197,7 @@ async def test_a_non_ascii_csrf_token_is_refused_on_ordinary_routes(stack: Stack
 
 
 async def test_a_non_ascii_csrf_token_is_refused_on_streamed_uploads(stack: Stack) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         token = client.cookies.get("csrftoken", "")

@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from panel_core import constants as c
 from panel_core.db.models import (
     Case,
     CommandState,
@@ -25,6 +24,7 @@ from panel_core.db.models import (
     TaskState,
     utcnow,
 )
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import cut_off, eventually, person
 from tests.test_engine_loop import stream_records
@@ -36,8 +36,8 @@ AUTH = {"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"}
 
 def request_body(people: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {
-        "caseType": c.CASE_TYPE_CREDIT,
-        "participants": people or [person(c.ROLE_PRIMARY_BORROWER, 0)],
+        "caseType": credit.CASE_TYPE_CREDIT,
+        "participants": people or [person(credit.ROLE_PRIMARY_BORROWER, 0)],
         "channel": "branch",
     }
 
@@ -111,7 +111,7 @@ async def test_a_case_opened_while_the_engine_is_unreachable_starts_when_it_is_b
         unknown = await client.get(f"/api/channel/cases/{uuid.uuid4()}", headers=AUTH)
         anonymous = await client.get(f"/api/channel/cases/{body['caseId']}")
     assert state["caseNumber"] == body["caseNumber"]
-    assert state["status"] == c.STATUS_COLLECTING
+    assert state["status"] == credit.STATUS_COLLECTING
     assert unknown.status_code == 404
     assert anonymous.status_code == 401
 

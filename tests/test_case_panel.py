@@ -26,6 +26,7 @@ from panel_core.db.models import (
     TaskSubmission,
 )
 from panel_core.identity.service import LoginService
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     PDF_BYTES,
@@ -43,9 +44,9 @@ from tests.sms_inbox import code_in, message_naming
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
 ANSWERS: dict[str, dict[str, Any]] = {
-    c.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
-    c.ELEMENT_TASK_INCOME: {"employmentType": "employed", "monthlyNetIncome": "7300"},
-    c.ELEMENT_TASK_QUESTIONNAIRE: {
+    credit.ELEMENT_TASK_CONSENTS: {"consentCreditCheck": True, "consentDataProcessing": True},
+    credit.ELEMENT_TASK_INCOME: {"employmentType": "employed", "monthlyNetIncome": "7300"},
+    credit.ELEMENT_TASK_QUESTIONNAIRE: {
         "relationshipToBorrower": "spouse",
         "maritalStatus": "single",
         "dependants": "0",
@@ -75,7 +76,7 @@ async def open_tasks(client: AsyncTestClient[Any], element: str | None = None) -
 async def finish_share(client: AsyncTestClient[Any]) -> dict[str, Any]:
     """Complete the three parallel tasks; returns the signing task that follows."""
     for task in await open_tasks(client):
-        if task["elementId"] == c.ELEMENT_TASK_INCOME:
+        if task["elementId"] == credit.ELEMENT_TASK_INCOME:
             assert (await upload_document(client, task["id"], "incomeProof")).status_code == 201
         done = await client.post(
             f"/api/participant/tasks/{task['id']}/completion",
@@ -83,22 +84,23 @@ async def finish_share(client: AsyncTestClient[Any]) -> dict[str, Any]:
             headers=csrf_headers(client),
         )
         assert done.status_code == 202, done.text
-    (signing,) = await open_tasks(client, c.ELEMENT_TASK_SIGN)
+    (signing,) = await open_tasks(client, credit.ELEMENT_TASK_SIGN)
     return dict(signing)
 
 
 async def test_the_overview_tells_the_case_in_the_participants_language(stack: Stack) -> None:
     case = await open_case_via_channel(
-        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+        stack.settings,
+        [person(credit.ROLE_PRIMARY_BORROWER, 0), person(credit.ROLE_CO_BORROWER, 1)],
     )
     me, other = (p["participantId"] for p in case["participants"])
     async with AsyncTestClient(create_app(stack.settings)) as co_borrower:
         await sign_in(co_borrower, other)
         await open_tasks(co_borrower)
-        consents = (await open_tasks(co_borrower, c.ELEMENT_TASK_CONSENTS))[0]
+        consents = (await open_tasks(co_borrower, credit.ELEMENT_TASK_CONSENTS))[0]
         await co_borrower.post(
             f"/api/participant/tasks/{consents['id']}/completion",
-            json={"variables": ANSWERS[c.ELEMENT_TASK_CONSENTS]},
+            json={"variables": ANSWERS[credit.ELEMENT_TASK_CONSENTS]},
             headers=csrf_headers(co_borrower),
         )
     async with AsyncTestClient(create_app(stack.settings)) as client:
@@ -127,12 +129,13 @@ async def test_the_overview_tells_the_case_in_the_participants_language(stack: S
 
 async def test_documents_are_downloadable_by_their_owner_only(stack: Stack) -> None:
     case = await open_case_via_channel(
-        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+        stack.settings,
+        [person(credit.ROLE_PRIMARY_BORROWER, 0), person(credit.ROLE_CO_BORROWER, 1)],
     )
     me, other = (p["participantId"] for p in case["participants"])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, me)
-        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        (income,) = await open_tasks(client, credit.ELEMENT_TASK_INCOME)
         page = await client.get(f"/tasks/{income['id']}")
         assert 'enctype="multipart/form-data"' in page.text
         # A page post with a wrong file keeps the typed answers and says why, at the field.
@@ -183,11 +186,11 @@ async def test_documents_are_downloadable_by_their_owner_only(stack: Stack) -> N
 
 
 async def test_an_oversized_request_is_refused_before_it_is_read(stack: Stack) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     limit = stack.settings.document_max_bytes * stack.settings.document_max_files_per_request
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
-        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        (income,) = await open_tasks(client, credit.ELEMENT_TASK_INCOME)
         response = await upload_document(
             client, income["id"], "incomeProof", content=PDF_BYTES + b"0" * (limit + 2**20)
         )
@@ -197,7 +200,7 @@ async def test_an_oversized_request_is_refused_before_it_is_read(stack: Stack) -
 async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    who = person(credit.ROLE_PRIMARY_BORROWER, 0)
     case = await open_case_via_channel(stack.settings, [who])
     me = case["participants"][0]["participantId"]
     async with AsyncTestClient(create_app(stack.settings)) as client:
@@ -271,7 +274,7 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
 async def test_no_signing_code_is_sent_while_the_access_is_locked(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     me = case["participants"][0]["participantId"]
     settings = msgspec.structs.replace(
         stack.settings,
@@ -379,10 +382,10 @@ async def test_a_form_deployed_around_the_checks_is_flagged_and_never_misjudged(
     assert any("when" in problem for problem in problems)
 
     # A task pinned to such a form shows why it cannot be filled in and refuses answers.
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
-        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        (income,) = await open_tasks(client, credit.ELEMENT_TASK_INCOME)
         async with sessions() as session:
             await session.execute(
                 update(PanelTask)
@@ -406,13 +409,14 @@ async def test_a_form_reads_its_own_process_variables_and_nothing_else(
     """The questionnaire asks co-borrowers only, judged on ``participant.role``: a variable
     of the participant's own iteration of the multi-instance share, not of the process."""
     case = await open_case_via_channel(
-        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+        stack.settings,
+        [person(credit.ROLE_PRIMARY_BORROWER, 0), person(credit.ROLE_CO_BORROWER, 1)],
     )
     me, other = (p["participantId"] for p in case["participants"])
     question = "Kim jesteś dla głównego kredytobiorcy?"
 
     async def questionnaire(client: AsyncTestClient[Any]) -> dict[str, Any]:
-        (task,) = await open_tasks(client, c.ELEMENT_TASK_QUESTIONNAIRE)
+        (task,) = await open_tasks(client, credit.ELEMENT_TASK_QUESTIONNAIRE)
 
         async def with_variables() -> dict[str, Any] | None:
             detail: dict[str, Any] = (
@@ -427,7 +431,7 @@ async def test_a_form_reads_its_own_process_variables_and_nothing_else(
         task = await questionnaire(co_borrower)
         # Only what the form names: the participant's own entry, never the case's list.
         assert task["variables"] == {
-            c.VAR_PARTICIPANT: {c.KEY_PARTICIPANT_ID: other, c.KEY_ROLE: c.ROLE_CO_BORROWER}
+            c.VAR_PARTICIPANT: {c.KEY_PARTICIPANT_ID: other, c.KEY_ROLE: credit.ROLE_CO_BORROWER}
         }
         page = (await co_borrower.get(f"/tasks/{task['id']}")).text
         assert question in page
@@ -442,13 +446,13 @@ async def test_a_form_reads_its_own_process_variables_and_nothing_else(
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, me)
         task = await questionnaire(client)
-        assert task["variables"][c.VAR_PARTICIPANT][c.KEY_ROLE] == c.ROLE_PRIMARY_BORROWER
+        assert task["variables"][c.VAR_PARTICIPANT][c.KEY_ROLE] == credit.ROLE_PRIMARY_BORROWER
         # Hidden at once for the primary borrower, and stripped if sent all the same.
         page = (await client.get(f"/tasks/{task['id']}")).text
         assert question not in page and "Stan cywilny" in page
         done = await client.post(
             f"/api/participant/tasks/{task['id']}/completion",
-            json={"variables": ANSWERS[c.ELEMENT_TASK_QUESTIONNAIRE]},
+            json={"variables": ANSWERS[credit.ELEMENT_TASK_QUESTIONNAIRE]},
             headers=csrf_headers(client),
         )
         assert done.status_code == 202, done.text
@@ -465,7 +469,7 @@ async def test_no_file_is_kept_unless_the_csrf_token_comes_before_it(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Files stream to storage as they arrive, so the token must be checked before them."""
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     boundary = "panel-boundary"
 
     def multipart(*parts: tuple[str, str | None, bytes]) -> bytes:
@@ -489,7 +493,7 @@ async def test_no_file_is_kept_unless_the_csrf_token_comes_before_it(
 
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
-        (income,) = await open_tasks(client, c.ELEMENT_TASK_INCOME)
+        (income,) = await open_tasks(client, credit.ELEMENT_TASK_INCOME)
         page = await client.get(f"/tasks/{income['id']}")
         token = form_token(page.text)
         headers = {"content-type": f"multipart/form-data; boundary={boundary}"}

@@ -16,7 +16,6 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from panel_core import constants as c
 from panel_core.cases.search import (
     DAY_ZONE,
     MAX_PAGE_SIZE,
@@ -30,6 +29,7 @@ from panel_core.db.models import Case, Participant
 from panel_core.identity.pesel import make_pesel, pesel_index
 from panel_core.identity.phone import phone_index
 from panel_core.settings import Settings
+from tests import credit
 from tests.helpers import eventually, open_case_via_channel, person
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
@@ -61,7 +61,7 @@ async def open_in_branch(settings: Settings, people: list[dict[str, str]]) -> di
     async with AsyncTestClient(create_app(settings)) as client:
         response = await client.post(
             "/api/channel/cases",
-            json={"caseType": c.CASE_TYPE_CREDIT, "participants": people, "channel": "branch"},
+            json={"caseType": credit.CASE_TYPE_CREDIT, "participants": people, "channel": "branch"},
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
     assert response.status_code == 201, response.text
@@ -71,8 +71,8 @@ async def open_in_branch(settings: Settings, people: list[dict[str, str]]) -> di
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def opened(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Opened:
-    customer = person(c.ROLE_PRIMARY_BORROWER, 0)
-    co_borrower = person(c.ROLE_CO_BORROWER, 1)
+    customer = person(credit.ROLE_PRIMARY_BORROWER, 0)
+    co_borrower = person(credit.ROLE_CO_BORROWER, 1)
     bodies = [await open_case_via_channel(settings, [customer, co_borrower])]
     bodies.append(await open_in_branch(settings, [customer]))
     bodies += [await open_case_via_channel(settings, [customer]) for _ in range(3)]
@@ -94,7 +94,7 @@ async def opened(settings: Settings, sessions: async_sessionmaker[AsyncSession])
         for case_id, created in zip(case_ids, CREATED, strict=True):
             await session.execute(update(Case).where(Case.id == case_id).values(created_at=created))
         await session.execute(
-            update(Case).where(Case.id == case_ids[APPROVED]).values(status=c.STATUS_APPROVED)
+            update(Case).where(Case.id == case_ids[APPROVED]).values(status=credit.STATUS_APPROVED)
         )
         await session.commit()
     return Opened(customer, co_borrower, case_ids, [body["caseNumber"] for body in bodies])
@@ -128,7 +128,7 @@ async def test_a_full_pesel_finds_the_customers_cases_and_no_one_elses(
     assert ids(co_borrowing) == [opened.case_ids[0]]
     first = co_borrowing.items[0]
     assert (first.case_number, first.participant_count) == (opened.numbers[0], 2)
-    assert first.case_type == c.CASE_TYPE_CREDIT and first.channel == "internet-banking"
+    assert first.case_type == credit.CASE_TYPE_CREDIT and first.channel == "internet-banking"
     assert {item.participant_count for item in found.items[:-1]} == {1}
 
     someone_else = make_pesel(date(1957, 7, 17), 4321)
@@ -196,16 +196,23 @@ async def test_filters_by_type_status_and_channel(
     opened: Opened, settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     pesel = opened.customer["pesel"]
-    credit = await search(sessions, settings, customer=pesel, case_types=(c.CASE_TYPE_CREDIT,))
-    assert credit.total == 5
-    approved = await search(sessions, settings, customer=pesel, statuses=(c.STATUS_APPROVED,))
+    of_type = await search(
+        sessions, settings, customer=pesel, case_types=(credit.CASE_TYPE_CREDIT,)
+    )
+    assert of_type.total == 5
+    approved = await search(sessions, settings, customer=pesel, statuses=(credit.STATUS_APPROVED,))
     assert ids(approved) == [opened.case_ids[APPROVED]]
-    assert approved.items[0].status == c.STATUS_APPROVED
+    assert approved.items[0].status == credit.STATUS_APPROVED
     assert approved.items[0].process_instance_key is not None
-    collecting = await search(sessions, settings, customer=pesel, statuses=(c.STATUS_COLLECTING,))
+    collecting = await search(
+        sessions, settings, customer=pesel, statuses=(credit.STATUS_COLLECTING,)
+    )
     assert ids(collecting) == newest_first(opened, 0, 1, 2, 4)
     either = await search(
-        sessions, settings, customer=pesel, statuses=(c.STATUS_COLLECTING, c.STATUS_APPROVED)
+        sessions,
+        settings,
+        customer=pesel,
+        statuses=(credit.STATUS_COLLECTING, credit.STATUS_APPROVED),
     )
     assert either.total == 5
     branch = await search(sessions, settings, customer=pesel, channels=("branch",))

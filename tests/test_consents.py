@@ -14,14 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
-from panel_core import constants as c
 from panel_core.db.models import ConsentRecord, PanelTask
 from panel_core.forms import localise, text_html
 from panel_core.tasks.consents import consent_texts
+from tests import credit
 from tests.conftest import REPO_ROOT, Stack
 from tests.helpers import eventually, form_token, open_case_via_channel, person, sign_in
 
-FORM = REPO_ROOT / "bpmn" / "forms" / f"{c.FORM_CONSENTS}.form"
+FORM = REPO_ROOT / "bpmn" / "credit-application" / "forms" / f"{credit.FORM_CONSENTS}.form"
 
 
 def _schema() -> dict[str, Any]:
@@ -51,7 +51,7 @@ def test_form_text_is_rendered_escaped() -> None:
 async def test_giving_consents_records_the_text_and_its_hash(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     participant = case["participants"][0]["participantId"]
 
     async def consents_task() -> PanelTask | None:
@@ -59,7 +59,7 @@ async def test_giving_consents_records_the_text_and_its_hash(
             task: PanelTask | None = await session.scalar(
                 select(PanelTask).where(
                     PanelTask.participant_id == uuid.UUID(participant),
-                    PanelTask.element_id == c.ELEMENT_TASK_CONSENTS,
+                    PanelTask.element_id == credit.ELEMENT_TASK_CONSENTS,
                 )
             )
             return task

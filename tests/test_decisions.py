@@ -19,6 +19,7 @@ from panel_core.audit import log as audit
 from panel_core.cases.numbers import generate_case_number
 from panel_core.cases.service import set_case_status
 from panel_core.db.models import AuditEvent, Case, PanelTask, Participant, SmsMessage
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     engine_post,
@@ -50,15 +51,15 @@ async def registered_case(
         case = Case(
             id=uuid.uuid4(),
             case_number=generate_case_number("KR"),
-            case_type=c.CASE_TYPE_CREDIT,
+            case_type=credit.CASE_TYPE_CREDIT,
             channel="branch",
-            status=c.STATUS_COLLECTING,
-            process_id=c.PROCESS_ID_CREDIT,
+            status=credit.STATUS_COLLECTING,
+            process_id=credit.PROCESS_ID_CREDIT,
         )
         case.participants = [
             Participant(
                 id=uuid.uuid4(),
-                role=c.ROLE_PRIMARY_BORROWER if ordinal == 0 else c.ROLE_CO_BORROWER,
+                role=credit.ROLE_PRIMARY_BORROWER if ordinal == 0 else credit.ROLE_CO_BORROWER,
                 ordinal=ordinal,
                 phone_e164=number,
                 locale=locale,
@@ -105,9 +106,9 @@ async def test_a_final_status_texts_each_participant_once_in_their_own_language(
     case = await registered_case(sessions, ("pl", polish), ("en", english), ("pl", None))
     redis = stack.settings.redis_url
 
-    await set_status(stack, sessions, case, c.STATUS_APPROVED, REASON)
+    await set_status(stack, sessions, case, credit.STATUS_APPROVED, REASON)
     # Zeebe delivers the job again (a lost answer, a worker restart): nobody is texted twice.
-    await set_status(stack, sessions, case, c.STATUS_APPROVED, REASON)
+    await set_status(stack, sessions, case, credit.STATUS_APPROVED, REASON)
 
     link = f"{stack.settings.public_base_url}/login?case={case.case_number}"
     text_pl = await message_naming(redis, polish, case.case_number)
@@ -145,8 +146,8 @@ async def test_a_changed_decision_does_not_text_anyone_a_second_time(
 ) -> None:
     number = phone()
     case = await registered_case(sessions, ("pl", number))
-    await set_status(stack, sessions, case, c.STATUS_REJECTED)
-    await set_status(stack, sessions, case, c.STATUS_APPROVED)
+    await set_status(stack, sessions, case, credit.STATUS_REJECTED)
+    await set_status(stack, sessions, case, credit.STATUS_APPROVED)
     assert len(await decision_messages(sessions, case.id)) == 1
     text = await message_naming(stack.settings.redis_url, number, case.case_number)
     assert "Kredyt nieprzyznany. Uzasadnienie otrzymasz listownie." in text
@@ -156,14 +157,17 @@ async def test_a_status_that_decides_nothing_texts_nobody(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     case = await registered_case(sessions, ("pl", phone()), ("en", phone()))
-    await set_status(stack, sessions, case, c.STATUS_IN_REVIEW, "Sprawdzamy dochody.")
+    await set_status(stack, sessions, case, credit.STATUS_IN_REVIEW, "Sprawdzamy dochody.")
     assert await decision_messages(sessions, case.id) == []
     async with sessions() as session:
         stored = await session.get(Case, case.id)
         assert stored is not None
-        assert (stored.status, stored.status_reason) == (c.STATUS_IN_REVIEW, "Sprawdzamy dochody.")
+        assert (stored.status, stored.status_reason) == (
+            credit.STATUS_IN_REVIEW,
+            "Sprawdzamy dochody.",
+        )
     # A later status without a reason does not keep the earlier one.
-    await set_status(stack, sessions, case, c.STATUS_COLLECTING)
+    await set_status(stack, sessions, case, credit.STATUS_COLLECTING)
     async with sessions() as session:
         stored = await session.get(Case, case.id)
         assert stored is not None and stored.status_reason is None
@@ -183,7 +187,7 @@ async def test_the_overview_gives_the_decision_and_the_reason_the_case_type_allo
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     approved = await registered_case(sessions, ("pl", phone()))
-    await set_status(stack, sessions, approved, c.STATUS_APPROVED, REASON)
+    await set_status(stack, sessions, approved, credit.STATUS_APPROVED, REASON)
     page = await overview_of(stack, approved.participants[0].id)
     assert '<h2 id="status-title" class="status-panel__label">Decyzja</h2>' in page
     assert "<strong>Kredyt przyznany</strong>" in page
@@ -195,7 +199,7 @@ async def test_the_overview_gives_the_decision_and_the_reason_the_case_type_allo
     assert f"<strong>Reason for the decision:</strong> {REASON}" in english
 
     rejected = await registered_case(sessions, ("pl", phone()))
-    await set_status(stack, sessions, rejected, c.STATUS_REJECTED, "Zbyt niski dochód.")
+    await set_status(stack, sessions, rejected, credit.STATUS_REJECTED, "Zbyt niski dochód.")
     page = await overview_of(stack, rejected.participants[0].id)
     assert ">Decyzja</h2>" in page and "<strong>Kredyt nieprzyznany</strong>" in page
     assert "Uzasadnienie decyzji otrzymasz listownie." in page
@@ -206,7 +210,7 @@ async def test_the_overview_gives_the_decision_and_the_reason_the_case_type_allo
 async def test_the_analysts_decision_ends_the_case_and_reaches_the_participant(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    me = person(c.ROLE_PRIMARY_BORROWER, 0, locale="en")
+    me = person(credit.ROLE_PRIMARY_BORROWER, 0, locale="en")
     case = await open_case_via_channel(stack.settings, [me])
     case_id = uuid.UUID(case["caseId"])
     participant_id = case["participants"][0]["participantId"]
@@ -221,7 +225,7 @@ async def test_the_analysts_decision_ends_the_case_and_reaches_the_participant(
             found: PanelTask | None = await session.scalar(
                 select(PanelTask).where(
                     PanelTask.case_id == case_id,
-                    PanelTask.element_id == c.ELEMENT_TASK_ANALYST_REVIEW,
+                    PanelTask.element_id == credit.ELEMENT_TASK_ANALYST_REVIEW,
                 )
             )
         return found
@@ -231,14 +235,14 @@ async def test_the_analysts_decision_ends_the_case_and_reaches_the_participant(
     # The analyst decides in a Camunda task list, straight through the engine.
     done = await engine_post(
         f"{stack.settings.camunda_rest_url}/v2/user-tasks/{review.user_task_key}/completion",
-        {"variables": {c.VAR_DECISION: c.DECISION_APPROVED, "decisionReason": reason}},
+        {"variables": {credit.VAR_DECISION: credit.DECISION_APPROVED, "decisionReason": reason}},
     )
     assert done.status_code == 204, done.text
 
     async def finished() -> Case | None:
         async with sessions() as session:
             found = await session.get(Case, case_id)
-        return found if found and found.status == c.STATUS_APPROVED else None
+        return found if found and found.status == credit.STATUS_APPROVED else None
 
     ended = await eventually(finished, within=30)
     assert ended.status_reason == reason

@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
-from panel_core import constants as c
 from panel_core.cases import case_types
 from panel_core.cli import ModelCheckError, check_models, deploy, model_files
 from panel_core.settings import Settings
+from tests import credit
 
-BPMN = Path(__file__).resolve().parent.parent / "bpmn"
-MODEL = (BPMN / "credit-application.bpmn").read_bytes()
-DESCRIPTOR = json.loads((BPMN / "credit-application.case.json").read_text())
+MODEL = (credit.FOLDER / "credit-application.bpmn").read_bytes()
+DESCRIPTOR = json.loads((credit.FOLDER / "credit-application.case.json").read_text())
 
 
 def problems_with(change: Any) -> list[str]:
@@ -32,36 +31,36 @@ def test_the_shipped_models_pass_the_check() -> None:
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_an_unsupported_expression_stops_the_whole_deployment(tmp_path: Path) -> None:
-    shutil.copytree(Path(model_files()[0]).parent, tmp_path / "bpmn")
-    form_path = tmp_path / "bpmn" / "forms" / "credit-income.form"
+    folder = tmp_path / "credit-application"
+    shutil.copytree(credit.FOLDER, folder)
+    form_path = folder / "forms" / "credit-income.form"
     form = json.loads(form_path.read_text())
     for component in form["components"]:
         if component.get("key") == "employerName":
             component["conditional"] = {"hide": '=today() > date("2020-01-01")'}
     form_path.write_text(json.dumps(form))
-    files = model_files(tmp_path / "bpmn")
     # The engine address is unreachable on purpose: the check must refuse before any call.
     settings = Settings(demo_mode=True, camunda_rest_url="http://127.0.0.1:9")
     with pytest.raises(ModelCheckError) as refused:
-        await deploy(settings, files)
+        await deploy(settings, [folder])
     assert "credit-income.form" in str(refused.value)
     assert "employerName" in str(refused.value)
 
 
 def test_a_final_status_must_have_its_decision_sms_in_every_language() -> None:
     assert problems_with(lambda statuses: None) == []
-    untranslated = problems_with(lambda statuses: statuses[c.STATUS_APPROVED]["sms"].pop("en"))
+    untranslated = problems_with(lambda statuses: statuses[credit.STATUS_APPROVED]["sms"].pop("en"))
     assert untranslated == ["statuses.approved.sms has no text in en"]
-    blank = problems_with(lambda statuses: statuses[c.STATUS_REJECTED]["sms"].update(pl=" "))
+    blank = problems_with(lambda statuses: statuses[credit.STATUS_REJECTED]["sms"].update(pl=" "))
     assert blank == ["statuses.rejected.sms has no text in pl"]
-    missing = problems_with(lambda statuses: statuses[c.STATUS_REJECTED].pop("sms"))
+    missing = problems_with(lambda statuses: statuses[credit.STATUS_REJECTED].pop("sms"))
     assert missing == ["final status 'rejected' has no 'sms' (the decision text)"]
 
 
 def test_only_a_final_status_may_text_a_decision_or_show_a_reason() -> None:
     def on_review(statuses: dict[str, Any]) -> None:
-        statuses[c.STATUS_IN_REVIEW]["sms"] = {"pl": "W analizie.", "en": "In review."}
-        statuses[c.STATUS_IN_REVIEW]["showReason"] = True
+        statuses[credit.STATUS_IN_REVIEW]["sms"] = {"pl": "W analizie.", "en": "In review."}
+        statuses[credit.STATUS_IN_REVIEW]["showReason"] = True
 
     assert problems_with(on_review) == [
         "status 'in-review' is not final and cannot have an 'sms'",

@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from panel_core import constants as c
 from panel_core.audit import log as audit
 from panel_core.db.models import AuditEvent, Case, Document, DocumentState, PanelTask
 from panel_core.documents.scanning import EICAR_SIGNATURE, EicarScanner
 from panel_core.documents.service import Limits, UploadRefusedError, replace_document
 from panel_core.documents.storage import LocalDiskStorage
 from panel_core.settings import Settings
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     PDF_BYTES,
@@ -56,7 +56,7 @@ BANK = {"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"}
 async def income_proof_sent(client: AsyncTestClient[Any]) -> str:
     """Upload a proof of income with the income task and send the task; the document's id."""
     tasks = await open_tasks(client, 3)
-    income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+    income = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_INCOME)
     uploaded = await upload_document(client, income["id"], "incomeProof")
     assert uploaded.status_code == 201, uploaded.text
     sent = await complete(client, income)
@@ -127,7 +127,8 @@ async def test_a_rejected_document_is_replaced_from_the_overview(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     case = await open_case_via_channel(
-        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+        stack.settings,
+        [person(credit.ROLE_PRIMARY_BORROWER, 0), person(credit.ROLE_CO_BORROWER, 1)],
     )
     me, other = (p["participantId"] for p in case["participants"])
     async with AsyncTestClient(create_app(stack.settings)) as client:
@@ -218,7 +219,7 @@ async def test_a_rejected_document_is_replaced_from_the_overview(
 async def test_a_refused_file_leaves_the_rejected_document_as_it_was(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         old_id = await income_proof_sent(client)
@@ -262,7 +263,7 @@ async def test_a_refused_file_leaves_the_rejected_document_as_it_was(
 async def test_two_replacements_at_once_leave_exactly_one_new_document(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         old_id = await income_proof_sent(client)
@@ -290,7 +291,7 @@ async def test_a_replacement_that_loses_the_race_is_refused_by_the_database(
 ) -> None:
     """Both replacements pass every check before either writes: only the update that still
     finds the document rejected wins, whatever the order they arrive in."""
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     participant_id = uuid.UUID(case["participants"][0]["participantId"])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, str(participant_id))
@@ -341,7 +342,7 @@ async def test_a_replacement_that_loses_the_race_is_refused_by_the_database(
 async def test_no_replacement_once_the_case_has_ended(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    borrower = person(c.ROLE_PRIMARY_BORROWER, 0)
+    borrower = person(credit.ROLE_PRIMARY_BORROWER, 0)
     case = await open_case_via_channel(stack.settings, [borrower])
     case_id = uuid.UUID(case["caseId"])
     async with AsyncTestClient(create_app(stack.settings)) as client:
@@ -365,7 +366,7 @@ async def test_no_replacement_once_the_case_has_ended(
             found: PanelTask | None = await session.scalar(
                 select(PanelTask).where(
                     PanelTask.case_id == case_id,
-                    PanelTask.element_id == c.ELEMENT_TASK_ANALYST_REVIEW,
+                    PanelTask.element_id == credit.ELEMENT_TASK_ANALYST_REVIEW,
                 )
             )
             return found
@@ -373,14 +374,19 @@ async def test_no_replacement_once_the_case_has_ended(
     analyst = await eventually(analyst_task, within=60)
     decided = await engine_post(
         f"{stack.settings.camunda_rest_url}/v2/user-tasks/{analyst.user_task_key}/completion",
-        {"variables": {c.VAR_DECISION: c.DECISION_APPROVED, "decisionReason": "Solvent."}},
+        {
+            "variables": {
+                credit.VAR_DECISION: credit.DECISION_APPROVED,
+                "decisionReason": "Solvent.",
+            }
+        },
     )
     assert decided.status_code == 204, decided.text
 
     async def approved() -> bool:
         async with sessions() as session:
             status = await session.scalar(select(Case.status).where(Case.id == case_id))
-        return status == c.STATUS_APPROVED
+        return status == credit.STATUS_APPROVED
 
     await eventually(approved, within=30)
     async with AsyncTestClient(create_app(stack.settings)) as client:
@@ -412,8 +418,8 @@ async def test_the_replacement_form_works_in_a_browser_and_passes_axe(
         opened = await channel.post(
             f"{panel}/api/channel/cases",
             json={
-                "caseType": c.CASE_TYPE_CREDIT,
-                "participants": [person(c.ROLE_PRIMARY_BORROWER, 0)],
+                "caseType": credit.CASE_TYPE_CREDIT,
+                "participants": [person(credit.ROLE_PRIMARY_BORROWER, 0)],
             },
             headers=BANK,
         )

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
-from panel_core import constants as c
 from panel_core.db.models import PanelTask, TaskDraft, TaskState
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import PDF_BYTES, eventually, form_token, open_case_via_channel, person, sign_in
 
@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
 async def _case(stack: Stack) -> dict[str, Any]:
     return await open_case_via_channel(
-        stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)]
+        stack.settings,
+        [person(credit.ROLE_PRIMARY_BORROWER, 0), person(credit.ROLE_CO_BORROWER, 1)],
     )
 
 
@@ -33,7 +34,7 @@ async def _income_task(
             task: PanelTask | None = await session.scalar(
                 select(PanelTask).where(
                     PanelTask.participant_id == uuid.UUID(participant_id),
-                    PanelTask.element_id == c.ELEMENT_TASK_INCOME,
+                    PanelTask.element_id == credit.ELEMENT_TASK_INCOME,
                 )
             )
             return task

@@ -27,6 +27,7 @@ from panel_core.db.models import (
     TaskSubmission,
 )
 from panel_core.engine.records import FormValue, ProcessValue, UserTaskValue
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     VALID_ANSWERS,
@@ -45,9 +46,9 @@ from workers.engine_records import EngineRecordConsumer
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
 PARTICIPANT_ELEMENTS = {
-    c.ELEMENT_TASK_CONSENTS,
-    c.ELEMENT_TASK_INCOME,
-    c.ELEMENT_TASK_QUESTIONNAIRE,
+    credit.ELEMENT_TASK_CONSENTS,
+    credit.ELEMENT_TASK_INCOME,
+    credit.ELEMENT_TASK_QUESTIONNAIRE,
 }
 ClientFactory = Callable[[], AbstractAsyncContextManager[AsyncTestClient[Any]]]
 
@@ -65,12 +66,12 @@ def client_factory(stack: Stack) -> ClientFactory:
 
 
 async def open_case(client: AsyncTestClient[Any], co_borrowers: int) -> dict[str, Any]:
-    people = [person(c.ROLE_PRIMARY_BORROWER, 0)] + [
-        person(c.ROLE_CO_BORROWER, i + 1) for i in range(co_borrowers)
+    people = [person(credit.ROLE_PRIMARY_BORROWER, 0)] + [
+        person(credit.ROLE_CO_BORROWER, i + 1) for i in range(co_borrowers)
     ]
     response = await client.post(
         "/api/channel/cases",
-        json={"caseType": c.CASE_TYPE_CREDIT, "participants": people, "channel": "branch"},
+        json={"caseType": credit.CASE_TYPE_CREDIT, "participants": people, "channel": "branch"},
         headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
     )
     assert response.status_code == 201, response.text
@@ -90,7 +91,9 @@ async def case_tasks(sessions: async_sessionmaker[AsyncSession], case_id: str) -
 
 async def _open_signing_task(client: AsyncTestClient[Any]) -> list[dict[str, Any]] | None:
     listed = (await client.get("/api/participant/tasks")).json()
-    signing = [t for t in listed if t["elementId"] == c.ELEMENT_TASK_SIGN and t["state"] == "open"]
+    signing = [
+        t for t in listed if t["elementId"] == credit.ELEMENT_TASK_SIGN and t["state"] == "open"
+    ]
     return signing or None
 
 
@@ -122,9 +125,9 @@ async def test_each_participant_sees_exactly_their_own_tasks(
     async with client_factory() as channel:
         case = await open_case(channel, co_borrowers=2)
     assert [p["role"] for p in case["participants"]] == [
-        c.ROLE_PRIMARY_BORROWER,
-        c.ROLE_CO_BORROWER,
-        c.ROLE_CO_BORROWER,
+        credit.ROLE_PRIMARY_BORROWER,
+        credit.ROLE_CO_BORROWER,
+        credit.ROLE_CO_BORROWER,
     ]
 
     seen: dict[str, list[dict[str, Any]]] = {}
@@ -158,7 +161,7 @@ async def test_each_participant_sees_exactly_their_own_tasks(
         assert other.content == missing.content
         attempt = await client.post(
             f"/api/participant/tasks/{foreign}/completion",
-            json={"variables": VALID_ANSWERS[c.ELEMENT_TASK_CONSENTS]},
+            json={"variables": VALID_ANSWERS[credit.ELEMENT_TASK_CONSENTS]},
             headers=csrf_headers(client),
         )
         assert attempt.status_code == 404
@@ -182,7 +185,7 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
         async with client_factory() as client:
             await sign_in(client, participant["participantId"])
             tasks = await open_tasks(client, 3)
-            income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+            income = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_INCOME)
             # The income task asks for a document: without it the task is refused.
             missing = await complete(client, income)
             assert missing.status_code == 400
@@ -215,24 +218,29 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
 
     async def analyst_task() -> PanelTask | None:
         for task in await case_tasks(sessions, case["caseId"]):
-            if task.element_id == c.ELEMENT_TASK_ANALYST_REVIEW:
+            if task.element_id == credit.ELEMENT_TASK_ANALYST_REVIEW:
                 return task
         return None
 
     review = await eventually(analyst_task, within=60)
     assert review.participant_id is None
-    assert review.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
-    assert review.form_id == c.FORM_ANALYST_REVIEW
+    assert review.candidate_groups == [credit.GROUP_CREDIT_ANALYSTS]
+    assert review.form_id == credit.FORM_ANALYST_REVIEW
     async with sessions() as session:
         status = await session.scalar(
             select(Case.status).where(Case.id == uuid.UUID(case["caseId"]))
         )
-    assert status == c.STATUS_IN_REVIEW
+    assert status == credit.STATUS_IN_REVIEW
 
     # The analyst completes the review as any Camunda task list would.
     done = await engine_post(
         f"{stack.settings.camunda_rest_url}/v2/user-tasks/{review.user_task_key}/completion",
-        {"variables": {c.VAR_DECISION: c.DECISION_APPROVED, "decisionReason": "Solvent."}},
+        {
+            "variables": {
+                credit.VAR_DECISION: credit.DECISION_APPROVED,
+                "decisionReason": "Solvent.",
+            }
+        },
     )
     assert done.status_code == 204, done.text
 
@@ -248,7 +256,7 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
             current = await session.scalar(
                 select(Case.status).where(Case.id == uuid.UUID(case["caseId"]))
             )
-        return current == c.STATUS_APPROVED
+        return current == credit.STATUS_APPROVED
 
     await eventually(approved, within=30)
     # The engine no longer knows the instance: cancelling it is refused as not found.
@@ -265,7 +273,7 @@ async def test_completing_all_tasks_reaches_the_analyst_and_ends_the_process(
         for record in await stream_records(stack.settings.redis_url, "zeebe:VARIABLE")
         if record["value"]["processInstanceKey"] == key
     }
-    assert c.VAR_DECISION in variables
+    assert credit.VAR_DECISION in variables
     answered = {key for answers in VALID_ANSWERS.values() for key in answers}
     assert not variables & answered, variables & answered
     async with sessions() as session:
@@ -390,7 +398,7 @@ async def test_a_completion_sent_while_the_engine_is_down_reaches_it_after_resta
     async with client_factory() as client:
         await sign_in(client, case["participants"][0]["participantId"])
         tasks = await open_tasks(client, 3)
-        consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
+        consents = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_CONSENTS)
 
         stack.engine.stop()
         try:

@@ -36,6 +36,7 @@ from panel_core.db.models import (
 )
 from panel_core.engine.instances import open_incident_counts
 from panel_core.engine.mirror import DEAD_LETTER_STREAM
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import eventually
 from workers.engine_records import EngineRecordConsumer
@@ -53,7 +54,7 @@ BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:userTask id="review" name="Review the case">
       <bpmn:extensionElements>
         <zeebe:userTask/>
-        <zeebe:assignmentDefinition candidateGroups="{c.GROUP_CREDIT_ANALYSTS}"/>
+        <zeebe:assignmentDefinition candidateGroups="{credit.GROUP_CREDIT_ANALYSTS}"/>
         <zeebe:priorityDefinition priority="70"/>
       </bpmn:extensionElements>
     </bpmn:userTask>
@@ -139,7 +140,7 @@ def task_record(
         "processDefinitionKey": definition_key,
         "formKey": -1,
         "assignee": "",
-        "candidateGroupsList": [c.GROUP_CREDIT_ANALYSTS],
+        "candidateGroupsList": [credit.GROUP_CREDIT_ANALYSTS],
         "candidateUsersList": [ANALYST],
         "dueDate": "",
         "followUpDate": "",
@@ -278,11 +279,11 @@ async def test_a_staff_task_is_assigned_unassigned_and_leaves_the_inbox_when_it_
     await drain(records)
     task = await task_row(sessions, task_key)
     assert (task.assignee, task.participant_id, task.state) == (None, None, TaskState.OPEN)
-    assert task.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
+    assert task.candidate_groups == [credit.GROUP_CREDIT_ANALYSTS]
     assert task.candidate_users == [ANALYST]
     assert task.engine_position == at + 1
-    assert await groups_of(sessions, task) == {c.GROUP_CREDIT_ANALYSTS}
-    assert task_key in await offered_unassigned(sessions, [c.GROUP_CREDIT_ANALYSTS, "other"])
+    assert await groups_of(sessions, task) == {credit.GROUP_CREDIT_ANALYSTS}
+    assert task_key in await offered_unassigned(sessions, [credit.GROUP_CREDIT_ANALYSTS, "other"])
     assert task_key not in await offered_unassigned(sessions, ["other"])
 
     # A member of staff's username is no participant: the task stays a staff task.
@@ -295,7 +296,7 @@ async def test_a_staff_task_is_assigned_unassigned_and_leaves_the_inbox_when_it_
     await drain(records)
     task = await task_row(sessions, task_key)
     assert (task.assignee, task.participant_id, task.engine_position) == (ANALYST, None, at + 3)
-    assert task_key not in await offered_unassigned(sessions, [c.GROUP_CREDIT_ANALYSTS])
+    assert task_key not in await offered_unassigned(sessions, [credit.GROUP_CREDIT_ANALYSTS])
 
     # An unassignment is an assignment to nobody.
     await add(
@@ -306,7 +307,7 @@ async def test_a_staff_task_is_assigned_unassigned_and_leaves_the_inbox_when_it_
     await drain(records)
     task = await task_row(sessions, task_key)
     assert task.assignee is None
-    assert task_key in await offered_unassigned(sessions, [c.GROUP_CREDIT_ANALYSTS])
+    assert task_key in await offered_unassigned(sessions, [credit.GROUP_CREDIT_ANALYSTS])
 
     await add(
         streams,
@@ -317,7 +318,7 @@ async def test_a_staff_task_is_assigned_unassigned_and_leaves_the_inbox_when_it_
     await drain(records)
     task = await task_row(sessions, task_key)
     assert (task.state, task.engine_position) == (TaskState.COMPLETED, at + 7)
-    assert task.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
+    assert task.candidate_groups == [credit.GROUP_CREDIT_ANALYSTS]
     assert await groups_of(sessions, task) == set()
 
 
@@ -351,7 +352,7 @@ async def test_an_update_changes_only_the_attributes_it_names(
     assert task.priority == 80
     assert task.follow_up_date is None
     assert task.assignee is None
-    assert task.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
+    assert task.candidate_groups == [credit.GROUP_CREDIT_ANALYSTS]
 
     await add(
         streams,
@@ -373,7 +374,7 @@ async def test_an_update_changes_only_the_attributes_it_names(
     assert task.due_date is None
     assert task.priority == 80
     assert await groups_of(sessions, task) == {"risk", "credit-managers"}
-    assert task_key not in await offered_unassigned(sessions, [c.GROUP_CREDIT_ANALYSTS])
+    assert task_key not in await offered_unassigned(sessions, [credit.GROUP_CREDIT_ANALYSTS])
     assert task_key in await offered_unassigned(sessions, ["risk"])
 
 
@@ -655,7 +656,7 @@ async def test_a_staff_task_follows_the_engine_s_assignments_and_updates(
             )
 
     created = await eventually(task, within=30)
-    assert created.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
+    assert created.candidate_groups == [credit.GROUP_CREDIT_ANALYSTS]
     assert (created.assignee, created.participant_id, created.priority) == (None, None, 70)
     key = created.user_task_key
 
@@ -690,8 +691,8 @@ async def test_a_staff_task_follows_the_engine_s_assignments_and_updates(
     row = await eventually(updated_row, within=30)
     assert row.due_date == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert row.assignee is None
-    assert row.candidate_groups == [c.GROUP_CREDIT_ANALYSTS]
-    assert await groups_of(sessions, row) == {c.GROUP_CREDIT_ANALYSTS}
+    assert row.candidate_groups == [credit.GROUP_CREDIT_ANALYSTS]
+    assert await groups_of(sessions, row) == {credit.GROUP_CREDIT_ANALYSTS}
 
     completed = await rest("POST", f"{engine}/v2/user-tasks/{key}/completion", json={})
     assert completed.status_code == 204, completed.text
@@ -726,11 +727,14 @@ async def test_a_failing_service_task_becomes_an_incident_and_its_resolution_is_
         "POST",
         f"{engine}/v2/process-instances",
         json={
-            "processDefinitionId": c.PROCESS_ID_CREDIT,
+            "processDefinitionId": credit.PROCESS_ID_CREDIT,
             "variables": {
                 c.VAR_CASE_ID: case_id,
                 c.VAR_PARTICIPANTS: [
-                    {c.KEY_PARTICIPANT_ID: str(uuid.uuid4()), c.KEY_ROLE: c.ROLE_PRIMARY_BORROWER}
+                    {
+                        c.KEY_PARTICIPANT_ID: str(uuid.uuid4()),
+                        c.KEY_ROLE: credit.ROLE_PRIMARY_BORROWER,
+                    }
                 ],
             },
         },
@@ -764,7 +768,7 @@ async def test_a_failing_service_task_becomes_an_incident_and_its_resolution_is_
 
     state = await eventually(running, within=30)
     assert state.state == ProcessInstanceState.ACTIVE
-    assert state.bpmn_process_id == c.PROCESS_ID_CREDIT
+    assert state.bpmn_process_id == credit.PROCESS_ID_CREDIT
 
     # Zeebe 8.6 refuses to resolve a job's incident while the job has no retries left.
     retries = await rest(

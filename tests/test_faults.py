@@ -65,6 +65,7 @@ from panel_core.db.models import (
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.notifications.sms_providers import DEV_OUTBOX_KEY, DEV_SENT_KEY
 from panel_core.settings import Settings
+from tests import credit
 from tests.conftest import REPO_ROOT, _settings, settings_env
 from tests.fault_report import REPORTS
 from tests.helpers import PDF_BYTES, VALID_ANSWERS, person
@@ -76,7 +77,11 @@ pytestmark = [
 ]
 
 CASES_PER_ROUND = 50
-PARTICIPANT_TASKS = {c.ELEMENT_TASK_CONSENTS, c.ELEMENT_TASK_INCOME, c.ELEMENT_TASK_QUESTIONNAIRE}
+PARTICIPANT_TASKS = {
+    credit.ELEMENT_TASK_CONSENTS,
+    credit.ELEMENT_TASK_INCOME,
+    credit.ELEMENT_TASK_QUESTIONNAIRE,
+}
 # How long the stack may take to settle after a fault: the outboxes' leases (30 s) plus their
 # backoff, and the engine's job timeouts.
 SETTLE_SECONDS = 240
@@ -342,7 +347,7 @@ class Person:
     async def do_their_share(self, redis: Redis) -> None:
         await self.sign_in()
         tasks = await self.wait_for(PARTICIPANT_TASKS, 3)
-        income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+        income = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_INCOME)
         if income["state"] == "open":
             await self.call(
                 "POST",
@@ -351,20 +356,24 @@ class Person:
                 ok={201, 404},
             )
         await asyncio.gather(*(self.complete(t, VALID_ANSWERS[t["elementId"]]) for t in tasks))
-        [signing] = await self.wait_for({c.ELEMENT_TASK_SIGN}, 1)
+        [signing] = await self.wait_for({credit.ELEMENT_TASK_SIGN}, 1)
         await self.sign(signing, redis)
         await self.client.aclose()
 
 
 async def open_one_case(stack: FaultStack, tally: Tally) -> tuple[str, str, str]:
-    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    who = person(credit.ROLE_PRIMARY_BORROWER, 0)
     key = f"faults-{uuid.uuid4()}"
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as channel:
         opened = await patiently(
             tally,
             lambda: channel.post(
                 "/api/channel/cases",
-                json={"caseType": c.CASE_TYPE_CREDIT, "participants": [who], "channel": "branch"},
+                json={
+                    "caseType": credit.CASE_TYPE_CREDIT,
+                    "participants": [who],
+                    "channel": "branch",
+                },
                 headers={
                     "authorization": f"Bearer {DEMO_CHANNEL_TOKEN}",
                     # A retry after a lost answer gives the same case, never a second one.
@@ -387,7 +396,7 @@ async def review(
             key = await session.scalar(
                 select(PanelTask.user_task_key).where(
                     PanelTask.case_id == uuid.UUID(case_id),
-                    PanelTask.element_id == c.ELEMENT_TASK_ANALYST_REVIEW,
+                    PanelTask.element_id == credit.ELEMENT_TASK_ANALYST_REVIEW,
                 )
             )
         if key is not None:
@@ -399,7 +408,7 @@ async def review(
             tally,
             lambda: engine.post(
                 f"{stack.config.camunda_rest_url}/v2/user-tasks/{key}/completion",
-                json={"variables": {c.VAR_DECISION: c.DECISION_APPROVED}},
+                json={"variables": {credit.VAR_DECISION: credit.DECISION_APPROVED}},
             ),
             # 404: a completion whose answer the restart swallowed got there already.
             ok={204, 404},
@@ -479,7 +488,7 @@ async def settled(stack: FaultStack, db: async_sessionmaker[AsyncSession], tally
                 unfinished = await session.scalar(
                     select(func.count())
                     .select_from(Case)
-                    .where(Case.id.in_(tally.case_ids), Case.status != c.STATUS_APPROVED)
+                    .where(Case.id.in_(tally.case_ids), Case.status != credit.STATUS_APPROVED)
                 )
             if (
                 waiting == 0
@@ -583,7 +592,7 @@ async def check(
     participant_keys = {
         key
         for key, r in created.items()
-        if r["value"]["elementId"] != c.ELEMENT_TASK_ANALYST_REVIEW
+        if r["value"]["elementId"] != credit.ELEMENT_TASK_ANALYST_REVIEW
     }
     submitted_keys = {s.user_task_key for s in submissions}
     live_participant_keys = {
@@ -630,7 +639,7 @@ async def check(
     }
     # No task stuck open or submitted: every case ran to its end.
     assert all(t.state in {TaskState.COMPLETED, TaskState.WITHDRAWN} for t in panel_tasks)
-    assert {case.status for case in cases} == {c.STATUS_APPROVED}
+    assert {case.status for case in cases} == {credit.STATUS_APPROVED}
     assert all(ended.get(bound[case_id]) == "ELEMENT_COMPLETED" for case_id in case_ids)
     # A second instance of a case (a start whose answer was lost) was cancelled, and its
     # tasks were nobody's.

@@ -34,11 +34,12 @@ from panel_core import constants as c
 from panel_core.feel import Expression, FeelError, evaluate, parse
 from panel_core.forms.checks import check_form
 from panel_core.forms.expressions import expression_of, form_expressions
+from tests import credit
 
 ROOT = Path(__file__).resolve().parent.parent
 ORACLE_SCRIPT = ROOT / "tests" / "feel_oracle.mjs"
 FEELIN = ROOT / "node_modules" / "@bpmn-io" / "feelin"
-FORMS = sorted((ROOT / "bpmn" / "forms").glob("*.form"))
+FORMS = sorted((ROOT / "bpmn").glob("*/forms/*.form"))
 # The shipped forms and the test form that holds every component type.
 CHECKED_FORMS = [*FORMS, *sorted((ROOT / "docs" / "forms").glob("*.form"))]
 UNSET = object()
@@ -233,7 +234,7 @@ def _plausible_values(components: Sequence[Mapping[str, Any]]) -> list[Any]:
     """What a variable can hold: each value its fields allow, wrong types, null and unset."""
     values: list[Any] = [UNSET, None, "", "true", 0, 1, True, False, [], ["retired"], {"a": 1}]
     # What the process gives a share's forms: the participant's own entry.
-    roles = (c.ROLE_PRIMARY_BORROWER, c.ROLE_CO_BORROWER)
+    roles = (credit.ROLE_PRIMARY_BORROWER, credit.ROLE_CO_BORROWER)
     values.extend({c.KEY_PARTICIPANT_ID: "p-1", c.KEY_ROLE: role} for role in roles)
     values.append({c.KEY_ROLE: None})
     values.extend({"share": share} for share in (None, 5, 10, "10"))

@@ -44,7 +44,7 @@ from panel_core.tasks.consents import consent_texts
 
 HERE = Path(__file__).resolve().parent
 EVERY = HERE.parent / "docs" / "forms" / "every-component.form"
-SHIPPED = sorted((HERE.parent / "bpmn" / "forms").glob("*.form"))
+SHIPPED = sorted((HERE.parent / "bpmn").glob("*/forms/*.form"))
 TODAY = date(2026, 11, 22)  # winter: Warsaw is UTC+1
 SUMMER = date(2026, 7, 1)  # summer: UTC+2
 VARIABLES: dict[str, Any] = {
@@ -1029,7 +1029,9 @@ def test_display_components_render_accessibly() -> None:
 
 
 def test_a_consent_checkbox_is_described_by_its_text_version_and_its_error() -> None:
-    schema = json.loads((HERE.parent / "bpmn" / "forms" / "credit-consents.form").read_text())
+    schema = json.loads(
+        (HERE.parent / "bpmn" / "credit-application" / "forms" / "credit-consents.form").read_text()
+    )
     versions = {"consentCreditCheck": "0123456789abcdef"}
     errors = {"consentCreditCheck": "Zaznacz"}
     html = render_task_page(schema, errors=errors, consent_versions=versions)

@@ -21,8 +21,8 @@ from playwright.async_api import Browser, Page
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panel_core import constants as c
 from panel_core.db.models import Document, PanelTask, TaskDraft, TaskState, TaskSubmission
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import PDF_BYTES, eventually, open_case_via_channel, person
 from tests.test_accessibility import browser, installed, panel
@@ -79,7 +79,7 @@ async def pinned_task(
 async def test_every_component_works_on_the_real_page_without_javascript(
     panel: str, browser: Browser, stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     key = case["processInstanceKey"]
     async with httpx.AsyncClient() as engine:
         updated = await engine.put(
@@ -88,7 +88,7 @@ async def test_every_component_works_on_the_real_page_without_javascript(
             timeout=30,
         )
     assert updated.status_code == 204, updated.text
-    task = await pinned_task(sessions, case["caseId"], c.ELEMENT_TASK_QUESTIONNAIRE)
+    task = await pinned_task(sessions, case["caseId"], credit.ELEMENT_TASK_QUESTIONNAIRE)
     async with sessions() as session:
         await session.execute(
             update(PanelTask)
@@ -225,8 +225,8 @@ async def test_every_component_works_on_the_real_page_without_javascript(
 async def test_with_javascript_what_is_typed_is_saved_without_a_click(
     panel: str, browser: Browser, stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
-    task = await pinned_task(sessions, case["caseId"], c.ELEMENT_TASK_INCOME)
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
+    task = await pinned_task(sessions, case["caseId"], credit.ELEMENT_TASK_INCOME)
     context = await browser.new_context(viewport={"width": 375, "height": 800})
     page = await context.new_page()
     try:
@@ -260,8 +260,8 @@ async def test_with_javascript_what_is_typed_is_saved_without_a_click(
 async def test_with_javascript_a_condition_on_the_answers_applies_as_they_change(
     panel: str, browser: Browser, stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
-    task = await pinned_task(sessions, case["caseId"], c.ELEMENT_TASK_QUESTIONNAIRE)
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
+    task = await pinned_task(sessions, case["caseId"], credit.ELEMENT_TASK_QUESTIONNAIRE)
     context = await browser.new_context(viewport={"width": 375, "height": 800})
     page = await context.new_page()
     try:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from panel_core import constants as c
 from panel_core.forms import input_components, read_submission
+from tests import credit
 
-FORMS = Path(__file__).resolve().parent.parent / "bpmn" / "forms"
+FORMS = Path(__file__).resolve().parent.parent / "bpmn" / "credit-application" / "forms"
 
 
 def form(form_id: str) -> dict[str, Any]:
@@ -22,17 +22,17 @@ def form(form_id: str) -> dict[str, Any]:
 def test_every_shipped_form_has_the_id_its_constant_names() -> None:
     ids = {json.loads(p.read_text())["id"] for p in FORMS.glob("*.form")}
     assert ids == {
-        c.FORM_CONSENTS,
-        c.FORM_INCOME,
-        c.FORM_QUESTIONNAIRE,
-        c.FORM_ANALYST_REVIEW,
-        c.FORM_SIGNATURE,
+        credit.FORM_CONSENTS,
+        credit.FORM_INCOME,
+        credit.FORM_QUESTIONNAIRE,
+        credit.FORM_ANALYST_REVIEW,
+        credit.FORM_SIGNATURE,
     }
 
 
 def test_valid_answers_are_converted_to_the_component_types() -> None:
     values, errors = read_submission(
-        form(c.FORM_INCOME),
+        form(credit.FORM_INCOME),
         {"employmentType": "employed", "monthlyNetIncome": "8500,50", "employerName": " ACME "},
     )
     assert errors == {}
@@ -45,7 +45,7 @@ def test_valid_answers_are_converted_to_the_component_types() -> None:
 
 def test_keys_outside_the_form_never_reach_the_engine() -> None:
     values, errors = read_submission(
-        form(c.FORM_CONSENTS),
+        form(credit.FORM_CONSENTS),
         {"consentCreditCheck": "true", "consentDataProcessing": "on", "decision": "approved"},
     )
     assert errors == {}
@@ -67,23 +67,23 @@ def test_keys_outside_the_form_never_reach_the_engine() -> None:
     ],
 )
 def test_each_rule_breach_is_reported_at_its_field(answers: dict[str, str], field: str) -> None:
-    _values, errors = read_submission(form(c.FORM_INCOME), answers)
+    _values, errors = read_submission(form(credit.FORM_INCOME), answers)
     assert list(errors) == [field]
     assert errors[field]
 
 
 def test_required_consents_must_be_given() -> None:
-    _values, errors = read_submission(form(c.FORM_CONSENTS), {"consentCreditCheck": "true"})
+    _values, errors = read_submission(form(credit.FORM_CONSENTS), {"consentCreditCheck": "true"})
     assert list(errors) == ["consentDataProcessing"]
 
 
 def test_display_components_are_not_inputs() -> None:
-    keys = [component["key"] for component in input_components(form(c.FORM_CONSENTS))]
+    keys = [component["key"] for component in input_components(form(credit.FORM_CONSENTS))]
     assert keys == ["consentCreditCheck", "consentDataProcessing"]
 
 
 def test_fields_hidden_by_their_condition_are_neither_required_nor_sent() -> None:
-    schema = form(c.FORM_INCOME)
+    schema = form(credit.FORM_INCOME)
     values, errors = read_submission(
         schema,
         {"employmentType": "retired", "monthlyNetIncome": "3000", "employerName": "Old Firm"},
@@ -98,7 +98,7 @@ def test_fields_hidden_by_their_condition_are_neither_required_nor_sent() -> Non
 
 
 def test_an_other_loans_detail_is_kept_only_when_there_are_other_loans() -> None:
-    schema = form(c.FORM_QUESTIONNAIRE)
+    schema = form(credit.FORM_QUESTIONNAIRE)
     base = {"maritalStatus": "single", "dependants": "0", "otherLoansDetails": "car loan"}
     without, _ = read_submission(schema, base)
     with_loans, _ = read_submission(schema, {**base, "hasOtherLoans": "true"})

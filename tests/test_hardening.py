@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
 from bff.dependencies import ParticipantContext, ParticipantController
 from devtools.ports import free_port
-from panel_core import constants as c
 from panel_core.db.models import SignatureRecord, TaskSubmission
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     csrf_headers,
@@ -99,7 +99,7 @@ async def test_an_unauthenticated_body_is_refused_before_it_is_read(stack: Stack
 
 
 async def test_deeply_nested_json_is_a_clean_refusal(stack: Stack) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     deep = "[" * 1000 + "]" * 1000
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
@@ -122,11 +122,11 @@ async def test_deeply_nested_json_is_a_clean_refusal(stack: Stack) -> None:
 
 
 async def test_a_text_field_in_an_unknown_charset_is_a_clean_refusal(stack: Stack) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         tasks = await open_tasks(client, 3)
-        income = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_INCOME)
+        income = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_INCOME)
         boundary = "panelboundary"
         body = (
             f"--{boundary}\r\n"
@@ -161,7 +161,7 @@ async def test_logout_is_final_even_for_a_request_still_running(stack: Stack) ->
             await released.wait()
             return {"participant": str(participant.participant_id)}
 
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     app = create_app(stack.settings)
     app.register(SlowController)
     async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
@@ -265,7 +265,7 @@ async def test_the_login_limit_counts_clients_behind_a_trusted_proxy(stack: Stac
 async def test_what_was_signed_stays_readable_byte_for_byte(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    who = person(credit.ROLE_PRIMARY_BORROWER, 0)
     case = await open_case_via_channel(stack.settings, [who])
     participant_id = case["participants"][0]["participantId"]
     async with AsyncTestClient(create_app(stack.settings)) as client:
@@ -290,7 +290,7 @@ async def test_what_was_signed_stays_readable_byte_for_byte(
     assert "Download what you signed" in overview.text
 
     # Someone else's session gets the same answer as for no such document.
-    other = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    other = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as stranger:
         await sign_in(stranger, other["participants"][0]["participantId"])
         assert (await stranger.get(f"/documents/signed/{listed['id']}")).status_code == 404

@@ -37,7 +37,10 @@ def test_form_texts_follow_the_language_through_custom_properties() -> None:
     from panel_core.forms import input_components, localise
 
     schema = json.loads(
-        (Path(__file__).resolve().parent.parent / "bpmn/forms/credit-income.form").read_text()
+        (
+            Path(__file__).resolve().parent.parent
+            / "bpmn/credit-application/forms/credit-income.form"
+        ).read_text()
     )
     polish = {c["key"]: c for c in input_components(localise(schema, "pl"))}
     english = {c["key"]: c for c in input_components(localise(schema, "en"))}

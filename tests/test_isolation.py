@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
-from panel_core import constants as c
 from panel_core.db.models import PanelTask, TaskState
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     csrf_headers,
@@ -33,8 +33,8 @@ CONSENTS = {"consentCreditCheck": True, "consentDataProcessing": True}
 
 
 async def _case(stack: Stack, co_borrowers: int) -> dict[str, Any]:
-    people = [person(c.ROLE_PRIMARY_BORROWER, 0)] + [
-        person(c.ROLE_CO_BORROWER, i + 1) for i in range(co_borrowers)
+    people = [person(credit.ROLE_PRIMARY_BORROWER, 0)] + [
+        person(credit.ROLE_CO_BORROWER, i + 1) for i in range(co_borrowers)
     ]
     return await open_case_via_channel(stack.settings, people)
 
@@ -47,7 +47,7 @@ async def _consents_task(
             result: PanelTask | None = await session.scalar(
                 select(PanelTask).where(
                     PanelTask.participant_id == uuid.UUID(participant_id),
-                    PanelTask.element_id == c.ELEMENT_TASK_CONSENTS,
+                    PanelTask.element_id == credit.ELEMENT_TASK_CONSENTS,
                     PanelTask.state == TaskState.OPEN,
                 )
             )

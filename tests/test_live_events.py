@@ -14,9 +14,9 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from bff.app import create_app
-from panel_core import constants as c
 from panel_core.clock import FakeClock
 from panel_core.notifications.live import TASKS_CHANGED, publish_case_update
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import open_case_via_channel, person, sign_in
 
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def _participant(stack: Stack) -> dict[str, Any]:
-    body = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    body = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     return {"case_id": body["caseId"], "participant_id": body["participants"][0]["participantId"]}
 
 

@@ -32,6 +32,7 @@ from panel_core.identity.attempts import Attempt, AttemptStore
 from panel_core.identity.service import LoginService, Outcome, participant_identity
 from panel_core.notifications.invitations import invite_participant
 from panel_web.locale import LANGUAGE_COOKIE
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import csrf_token, eventually, form_token, person
 from tests.sms_inbox import code_in, messages_to, next_message
@@ -60,13 +61,13 @@ def clients(stack: Stack) -> Factory:
 async def open_case(
     clients: Factory, co_borrowers: int = 1
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    people = [person(c.ROLE_PRIMARY_BORROWER, 0)] + [
-        person(c.ROLE_CO_BORROWER, i + 1, locale="en") for i in range(co_borrowers)
+    people = [person(credit.ROLE_PRIMARY_BORROWER, 0)] + [
+        person(credit.ROLE_CO_BORROWER, i + 1, locale="en") for i in range(co_borrowers)
     ]
     async with clients() as client:
         response = await client.post(
             "/api/channel/cases",
-            json={"caseType": c.CASE_TYPE_CREDIT, "participants": people},
+            json={"caseType": credit.CASE_TYPE_CREDIT, "participants": people},
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
     assert response.status_code == 201, response.text
@@ -154,9 +155,9 @@ async def test_participant_signs_in_with_case_number_fragment_and_sms_code(
 
         tasks = await eventually(own_tasks, within=60)
         assert {t["elementId"] for t in tasks} == {
-            c.ELEMENT_TASK_CONSENTS,
-            c.ELEMENT_TASK_INCOME,
-            c.ELEMENT_TASK_QUESTIONNAIRE,
+            credit.ELEMENT_TASK_CONSENTS,
+            credit.ELEMENT_TASK_INCOME,
+            credit.ELEMENT_TASK_QUESTIONNAIRE,
         }
 
 
@@ -778,3 +779,22 @@ async def test_security_headers_on_every_response(clients: Factory) -> None:
             assert "strict-transport-security" not in headers
     async with clients(base_url="https://testserver.local", secure_cookies=True) as client:
         assert "max-age=" in (await client.get("/login")).headers["strict-transport-security"]
+
+
+async def test_pages_speak_the_language_the_bank_registered_once_signed_in(
+    stack: Stack, clients: Factory
+) -> None:
+    case, people = await open_case(clients)
+    co = people[1]
+    assert co["locale"] == "en"
+    async with clients() as client:
+        # A visitor's browser that speaks Polish (the default) until the person is known.
+        client.cookies.delete(LANGUAGE_COOKIE)
+        assert "Zaloguj" in (await client.get("/login")).text
+        code = await login_code(stack, client, case, co)
+        response = await step_two(client, code)
+        assert signed_in(response)
+        assert client.cookies.get(LANGUAGE_COOKIE) == "en"
+        overview = await client.get("/case/")
+        assert overview.status_code == 200
+        assert '<html lang="en">' in overview.text and "Sign out" in overview.text

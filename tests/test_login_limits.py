@@ -15,7 +15,7 @@ from litestar.types import Receive, Scope, Send
 from redis.asyncio import Redis
 
 from bff.app import create_app
-from panel_core import constants as c
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import csrf_token, open_case_via_channel, person
 from tests.sms_inbox import code_in, messages_to, next_message
@@ -87,7 +87,7 @@ async def test_one_case_number_gets_a_limited_number_of_login_requests(stack: St
 
 
 async def test_a_strangers_wrong_fragments_do_not_keep_the_participant_out(stack: Stack) -> None:
-    who = person(c.ROLE_PRIMARY_BORROWER, 0)
+    who = person(credit.ROLE_PRIMARY_BORROWER, 0)
     case = await open_case_via_channel(stack.settings, [who])
     redis_url = stack.settings.redis_url
     await next_message(redis_url, who["phone"], 0, within=60)  # the invitation

@@ -11,9 +11,10 @@ from xml.etree import ElementTree
 import pytest
 
 from panel_core import constants as c
+from tests import credit
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "bpmn" / "credit-application.bpmn"
+MODEL = ROOT / "bpmn" / "credit-application" / "credit-application.bpmn"
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
     "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
@@ -31,7 +32,7 @@ def test_bpmnlint_reports_no_problem() -> None:
     npx = shutil.which("npx")
     assert npx, "Node.js is installed by ./dev setup"
     assert (ROOT / "node_modules" / "bpmnlint").is_dir(), "run ./dev setup (npm ci)"
-    models = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bpmn").glob("*.bpmn"))
+    models = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bpmn").glob("*/*.bpmn"))
     result = subprocess.run(
         [npx, "--no-install", "bpmnlint", *models],
         cwd=ROOT,
@@ -65,15 +66,16 @@ def test_every_flow_node_and_flow_has_diagram_interchange(model: ElementTree.Ele
 def test_user_tasks_use_the_shared_form_ids_and_assignment(model: ElementTree.Element) -> None:
     tasks = {t.get("id"): t for t in model.iterfind(".//bpmn:userTask", NS)}
     expected_forms = {
-        c.ELEMENT_TASK_CONSENTS: c.FORM_CONSENTS,
-        c.ELEMENT_TASK_INCOME: c.FORM_INCOME,
-        c.ELEMENT_TASK_QUESTIONNAIRE: c.FORM_QUESTIONNAIRE,
-        c.ELEMENT_TASK_SIGN: c.FORM_SIGNATURE,
-        c.ELEMENT_TASK_ANALYST_REVIEW: c.FORM_ANALYST_REVIEW,
+        credit.ELEMENT_TASK_CONSENTS: credit.FORM_CONSENTS,
+        credit.ELEMENT_TASK_INCOME: credit.FORM_INCOME,
+        credit.ELEMENT_TASK_QUESTIONNAIRE: credit.FORM_QUESTIONNAIRE,
+        credit.ELEMENT_TASK_SIGN: credit.FORM_SIGNATURE,
+        credit.ELEMENT_TASK_ANALYST_REVIEW: credit.FORM_ANALYST_REVIEW,
     }
     assert set(tasks) == set(expected_forms)
     forms_on_disk = {
-        json.loads(p.read_text())["id"] for p in (ROOT / "bpmn" / "forms").glob("*.form")
+        json.loads(p.read_text())["id"]
+        for p in (ROOT / "bpmn" / "credit-application" / "forms").glob("*.form")
     }
     for element_id, form_id in expected_forms.items():
         task = tasks[element_id]
@@ -85,8 +87,8 @@ def test_user_tasks_use_the_shared_form_ids_and_assignment(model: ElementTree.El
         assert form_id in forms_on_disk
         assignment = task.find(".//zeebe:assignmentDefinition", NS)
         assert assignment is not None
-        if element_id == c.ELEMENT_TASK_ANALYST_REVIEW:
-            assert assignment.get("candidateGroups") == c.GROUP_CREDIT_ANALYSTS
+        if element_id == credit.ELEMENT_TASK_ANALYST_REVIEW:
+            assert assignment.get("candidateGroups") == credit.GROUP_CREDIT_ANALYSTS
         else:
             assert assignment.get("assignee") == f"={c.VAR_PARTICIPANT}.{c.KEY_PARTICIPANT_ID}"
 
@@ -94,15 +96,15 @@ def test_user_tasks_use_the_shared_form_ids_and_assignment(model: ElementTree.El
 def test_service_tasks_use_the_shared_job_type_and_known_statuses(
     model: ElementTree.Element,
 ) -> None:
-    sub = model.find(f".//bpmn:subProcess[@id='{c.ELEMENT_PARTICIPANT_WORK}']", NS)
+    sub = model.find(f".//bpmn:subProcess[@id='{credit.ELEMENT_PARTICIPANT_WORK}']", NS)
     assert sub is not None
-    invite_tasks = sub.findall(f"bpmn:serviceTask[@id='{c.ELEMENT_INVITE_PARTICIPANT}']", NS)
+    invite_tasks = sub.findall(f"bpmn:serviceTask[@id='{credit.ELEMENT_INVITE_PARTICIPANT}']", NS)
     assert len(invite_tasks) == 1, "the invitation task sits directly in the participant's share"
     statuses = []
     for task in model.iterfind(".//bpmn:serviceTask", NS):
         definition = task.find(".//zeebe:taskDefinition", NS)
         assert definition is not None
-        if task.get("id") == c.ELEMENT_INVITE_PARTICIPANT:
+        if task.get("id") == credit.ELEMENT_INVITE_PARTICIPANT:
             assert task is invite_tasks[0]
             assert definition.get("type") == c.JOB_INVITE_PARTICIPANT
             assert task.find(".//zeebe:taskHeaders", NS) is None
@@ -111,11 +113,11 @@ def test_service_tasks_use_the_shared_job_type_and_known_statuses(
         header = task.find(f".//zeebe:header[@key='{c.HEADER_STATUS}']", NS)
         assert header is not None
         statuses.append(header.get("value"))
-    assert sorted(statuses) == sorted(c.CASE_STATUSES)
+    assert sorted(statuses) == sorted(credit.CASE_STATUSES)
 
 
 def test_participants_are_a_parallel_multi_instance(model: ElementTree.Element) -> None:
-    sub = model.find(f".//bpmn:subProcess[@id='{c.ELEMENT_PARTICIPANT_WORK}']", NS)
+    sub = model.find(f".//bpmn:subProcess[@id='{credit.ELEMENT_PARTICIPANT_WORK}']", NS)
     assert sub is not None
     loop = sub.find("bpmn:multiInstanceLoopCharacteristics", NS)
     assert loop is not None and loop.get("isSequential") in (None, "false")
@@ -131,7 +133,7 @@ def test_answers_sent_to_the_process_stay_in_their_participants_share(
     """Without a local variable in the share, a completed task's variable lands on the
     process, where the next participant's answer would overwrite it (and prefill their
     form with it)."""
-    share = model.find(f".//bpmn:subProcess[@id='{c.ELEMENT_PARTICIPANT_WORK}']", NS)
+    share = model.find(f".//bpmn:subProcess[@id='{credit.ELEMENT_PARTICIPANT_WORK}']", NS)
     assert share is not None
     local = {
         mapping.get("target")
@@ -142,7 +144,9 @@ def test_answers_sent_to_the_process_stay_in_their_participants_share(
         definition = task.find(".//zeebe:formDefinition", NS)
         assert definition is not None
         form = json.loads(
-            (ROOT / "bpmn" / "forms" / f"{definition.get('formId')}.form").read_text()
+            (
+                ROOT / "bpmn" / "credit-application" / "forms" / f"{definition.get('formId')}.form"
+            ).read_text()
         )
         stack = list(form["components"])
         while stack:

@@ -15,6 +15,7 @@ from bff.app import create_app
 from devtools._process import http_get
 from panel_core import constants as c
 from panel_core.db.models import SubmissionState, TaskSubmission, utcnow
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     complete,
@@ -87,11 +88,11 @@ async def test_a_request_id_follows_a_completion_into_the_workers(
     """The BFF cannot reach the engine, so the workers deliver the completion; their log
     line about it carries the id of the request that sent it."""
     request_id = f"req-{uuid.uuid4().hex[:16]}"
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(cut_off(stack.settings))) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         tasks = await open_tasks(client, 3)
-        consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
+        consents = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_CONSENTS)
         client.headers["x-request-id"] = request_id
         sent = await complete(client, consents)
         forged = await client.get(

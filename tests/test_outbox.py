@@ -30,6 +30,7 @@ from panel_core.notifications.sms_outbox import enqueue_sms
 from panel_core.notifications.sms_providers import DEV_SENT_KEY, DevOutboxProvider
 from panel_core.outbox import Outbox
 from panel_core.tasks.completions import submit
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     VALID_ANSWERS,
@@ -126,11 +127,11 @@ async def test_the_engine_not_finding_a_task_we_completed_is_never_a_refusal(
 ) -> None:
     """A completion whose answer was lost (the sender died after the engine took it) is sent
     again: the engine answers "no such task", and the task stays completed."""
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         tasks = await open_tasks(client, 3)
-        consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
+        consents = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_CONSENTS)
         sent = await complete(client, consents)
         assert sent.json()["delivered"] is True
     task_id = uuid.UUID(consents["id"])
@@ -186,11 +187,11 @@ async def test_a_row_written_with_its_lease_is_its_writers_to_deliver(
 ) -> None:
     """The BFF leases a participant's completion in the transaction that stores it: no
     dispatcher can take it between the commit and the BFF's own attempt."""
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     async with AsyncTestClient(create_app(stack.settings)) as client:
         await sign_in(client, case["participants"][0]["participantId"])
         tasks = await open_tasks(client, 3)
-    consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
+    consents = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_CONSENTS)
     async with AsyncTestClient(create_app(stack.settings)) as client:
         completions = client.app.state.completions
         lease = completions.new_lease()
@@ -200,7 +201,7 @@ async def test_a_row_written_with_its_lease_is_its_writers_to_deliver(
             submission = await submit(
                 session,
                 task,
-                answers=VALID_ANSWERS[c.ELEMENT_TASK_CONSENTS],
+                answers=VALID_ANSWERS[credit.ELEMENT_TASK_CONSENTS],
                 variables={},
                 submitted_by="test",
                 lease=lease,

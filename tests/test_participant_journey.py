@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Page
 
 from bff.app import DEMO_CHANNEL_TOKEN, create_app
-from panel_core import constants as c
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import PDF_BYTES, csrf_headers, eventually, person, sign_in
 from tests.sms_inbox import code_in, message_naming, next_message
@@ -67,11 +67,11 @@ async def send_with_errors_first(page: Page) -> None:
 async def test_a_participant_does_their_whole_share_in_the_browser(
     panel: str, browser: Browser, stack: Stack
 ) -> None:
-    me, other = person(c.ROLE_PRIMARY_BORROWER, 0), person(c.ROLE_CO_BORROWER, 1)
+    me, other = person(credit.ROLE_PRIMARY_BORROWER, 0), person(credit.ROLE_CO_BORROWER, 1)
     async with httpx.AsyncClient() as channel:
         created = await channel.post(
             f"{panel}/api/channel/cases",
-            json={"caseType": c.CASE_TYPE_CREDIT, "participants": [me, other]},
+            json={"caseType": credit.CASE_TYPE_CREDIT, "participants": [me, other]},
             headers={"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"},
         )
     case: dict[str, Any] = created.json()
@@ -99,7 +99,9 @@ async def test_a_participant_does_their_whole_share_in_the_browser(
 
             async def their_consents() -> dict[str, Any] | None:
                 listed = (await co_borrower.get("/api/participant/tasks")).json()
-                return next((t for t in listed if t["elementId"] == c.ELEMENT_TASK_CONSENTS), None)
+                return next(
+                    (t for t in listed if t["elementId"] == credit.ELEMENT_TASK_CONSENTS), None
+                )
 
             task = await eventually(their_consents, within=60)
             await page.wait_for_timeout(1000)  # the page's event stream is open by now

@@ -21,7 +21,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
-from panel_core import constants as c
 from panel_core.db.models import (
     PanelTask,
     SignatureRecord,
@@ -31,6 +30,7 @@ from panel_core.db.models import (
     utcnow,
 )
 from panel_core.settings import Settings
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
     VALID_ANSWERS,
@@ -104,11 +104,13 @@ async def refused_and_reopened(sessions: async_sessionmaker[AsyncSession], task_
 async def test_a_refused_completion_is_fixed_and_sent_again(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     who = case["participants"][0]["participantId"]
     async with participant(cut_off(stack.settings), who) as offline:
         tasks = await open_tasks(offline, 3)
-        questionnaire = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_QUESTIONNAIRE)
+        questionnaire = next(
+            t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_QUESTIONNAIRE
+        )
         sent = await complete(offline, questionnaire)
         assert sent.status_code == 202, sent.text
         assert sent.json()["delivered"] is False
@@ -141,7 +143,7 @@ async def test_a_refused_completion_is_fixed_and_sent_again(
 async def test_a_refused_signature_is_signed_again_and_both_stay_on_record(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    who_person = person(c.ROLE_PRIMARY_BORROWER, 0)
+    who_person = person(credit.ROLE_PRIMARY_BORROWER, 0)
     case = await open_case_via_channel(stack.settings, [who_person])
     who = case["participants"][0]["participantId"]
     async with participant(stack.settings, who) as client:
@@ -178,12 +180,12 @@ async def test_a_task_holds_one_active_submission_however_many_were_refused(
     stack: Stack, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """Two submissions racing for one task: the database keeps one of them."""
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
     who = case["participants"][0]["participantId"]
     async with participant(cut_off(stack.settings), who) as offline:
         tasks = await open_tasks(offline, 3)
-        consents = next(t for t in tasks if t["elementId"] == c.ELEMENT_TASK_CONSENTS)
-        answers = VALID_ANSWERS[c.ELEMENT_TASK_CONSENTS]
+        consents = next(t for t in tasks if t["elementId"] == credit.ELEMENT_TASK_CONSENTS)
+        answers = VALID_ANSWERS[credit.ELEMENT_TASK_CONSENTS]
         replies = await asyncio.gather(
             *(
                 offline.post(

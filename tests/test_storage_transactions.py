@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panel_core import constants as c
 from panel_core.db import transaction_hooks
 from panel_core.db.models import Document, DocumentState, PanelTask
 from panel_core.documents.scanning import EicarScanner
 from panel_core.documents.service import Limits, remove_document, store_upload
 from panel_core.documents.storage import LocalDiskStorage
+from tests import credit
 from tests.conftest import Stack
 from tests.helpers import PDF_BYTES, eventually, open_case_via_channel, person
 
@@ -44,14 +44,14 @@ async def upload(session: AsyncSession, storage: LocalDiskStorage, task: PanelTa
 @pytest.fixture
 async def income_task(stack: Stack, sessions: async_sessionmaker[AsyncSession]) -> PanelTask:
     """A real participant's real income task: the document rows' foreign keys hold."""
-    case = await open_case_via_channel(stack.settings, [person(c.ROLE_PRIMARY_BORROWER, 0)])
+    case = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
 
     async def found() -> PanelTask | None:
         async with sessions() as session:
             return await session.scalar(
                 select(PanelTask).where(
                     PanelTask.case_id == uuid.UUID(case["caseId"]),
-                    PanelTask.element_id == c.ELEMENT_TASK_INCOME,
+                    PanelTask.element_id == credit.ELEMENT_TASK_INCOME,
                 )
             )
 

@@ -50,7 +50,7 @@ async def overview_page(
     case = await get_case_with_participants(db, participant.case_id)
     if case is None:
         raise NotFoundException("Not found")
-    descriptor = await case_types.load(db, case.case_type)
+    descriptor = await case_types.of_case(db, case)
     overview = await build_overview(db, case, participant.participant_id, descriptor)
     settings = request.app.state.settings
     return Template(

@@ -32,6 +32,7 @@ from panel_core.i18n import N_, gettext, ngettext
 from panel_core.identity.actors import Client
 from panel_core.identity.service import LoginResult, LoginService, Outcome
 from panel_core.metrics import LOGIN_OUTCOMES
+from panel_web.locale import language_cookie
 from panel_web.session import ROTATE
 
 T = TypeVar("T")
@@ -159,7 +160,13 @@ class LoginController(Controller):
                 ROTATE: True,
             }
         )
-        return Redirect(path="/case/", status_code=303)
+        # The language the bank registered for the person, until they choose another.
+        cookies = (
+            [language_cookie(result.locale, secure=request.app.state.settings.secure_cookies)]
+            if result.locale
+            else []
+        )
+        return Redirect(path="/case/", status_code=303, cookies=cookies)
 
     @get("/")
     async def login_page(self, case: FromQuery[str] = "", code: FromQuery[str] = "") -> Template:

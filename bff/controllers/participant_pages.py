@@ -20,7 +20,6 @@ from bff.services.signing import signing_context
 from bff.services.task_completion import complete_participant_task
 from panel_core.audit import log as audit
 from panel_core.cases import case_types
-from panel_core.cases.service import case_type_of
 from panel_core.db.models import PanelTask, SubmissionState, TaskState
 from panel_core.documents.service import (
     get_participant_document,
@@ -82,7 +81,7 @@ class ParticipantPagesController(ParticipantController):
         participant: NamedDependency[ParticipantContext],
     ) -> Template:
         tasks = await list_participant_tasks(db, participant.case_id, participant.participant_id)
-        descriptor = await case_types.load(db, await case_type_of(db, participant.case_id))
+        descriptor = await case_types.of_case_id(db, participant.case_id)
         return Template(
             "tasks.html.j2",
             context={
@@ -272,7 +271,7 @@ async def task_page(
     if task.state == TaskState.OPEN and signature_components(schema):
         context = await signing_context(db, participant)
         signing = context.document if context else None
-    descriptor = await case_types.load(db, await case_type_of(db, participant.case_id))
+    descriptor = await case_types.of_case_id(db, participant.case_id)
     variables = await form_variables(db, task)
     returned = False
     if task.state == TaskState.OPEN:

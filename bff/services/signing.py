@@ -48,7 +48,7 @@ async def signing_context(
     person = next((p for p in case.participants if p.id == participant.participant_id), None)
     if person is None:
         return None
-    descriptor = await case_types.load(db, case.case_type)
+    descriptor = await case_types.of_case(db, case)
     document = await application_document(db, descriptor, case, person)
     return SigningContext(case, person, document)
 

@@ -1,29 +1,32 @@
-"""Case-type descriptors: what the panel tells participants about a kind of case.
+"""Case-type descriptors: everything the panel knows about a kind of case.
 
-A descriptor (``bpmn/<case-type>.case.json``) sits next to the BPMN model and is authored by
-the process designer, not in Python: the business statuses and the stages they belong to,
-plain-language "what happens next" texts, the participants' role names, task names, the
-documents the case may ask for, instructions and the FAQ, each in every panel language.
-``customer-panel deploy`` checks it against the model and stores it with the deployment.
+A descriptor (``bpmn/<case-type>/<case-type>.case.json``) sits next to the BPMN model and is
+authored by the process designer, not in Python: the participants' roles and how many of each a case
+takes, the channels that may open it, the business statuses and the stages they belong to,
+plain-language "what happens next" texts, task names, the documents the case may ask for,
+instructions and the FAQ, each in every panel language. ``customer-panel deploy`` checks it
+against the model and stores it with the deployment; the panel has no case type of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from xml.etree import ElementTree
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core import constants as c
-from panel_core.db.models import CaseTypeDescriptor
+from panel_core.db.models import Case, CaseTypeDescriptor, CaseTypeDescriptorVersion
+from panel_core.forms.submission import sent_names
 from panel_core.i18n import LOCALES, gettext, pick
 
 DESCRIPTOR_SUFFIX = ".case.json"
@@ -32,6 +35,32 @@ _ZEEBE = "{http://camunda.org/schema/zeebe/1.0}"
 
 # A text in every panel language: {"pl": "...", "en": "..."}.
 Texts = dict[str, str]
+
+
+class Person(Protocol):
+    """A participant as the descriptor names them (a row of ``participant``)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def ordinal(self) -> int: ...
+
+
+PersonT = TypeVar("PersonT", bound=Person)
+
+# How many participants one case takes at most, whatever the descriptor allows.
+MAX_PARTICIPANTS = 10
+
+
+class Role(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    # How the other participants read the role; "%(n)s" numbers people within the role
+    # ("Co-borrower 1", "Co-borrower 2").
+    label: Texts
+    # How many participants of the role a case takes.
+    min: int = 0
+    max: int = MAX_PARTICIPANTS
 
 
 class Stage(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -74,14 +103,52 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     case_type: str
     process_id: str
     name: Texts
-    # Role names as the other participants read them; "%(n)s" numbers co-participants.
-    roles: dict[str, Texts]
+    # The participants' roles, in the order the panel lists people.
+    roles: dict[str, Role]
+    # The channels that may open a case of this type, with their names for the staff.
+    channels: dict[str, Texts]
     stages: list[Stage]
     statuses: dict[str, Status]
     instructions: Texts
+    # The status a case has from its opening until the model sets another; the first
+    # status of the first stage when left out.
+    initial_status: str = ""
     tasks: dict[str, Texts] = msgspec.field(default_factory=dict)
     documents: dict[str, DocumentType] = msgspec.field(default_factory=dict)
     faq: list[FaqEntry] = msgspec.field(default_factory=list)
+
+    @property
+    def first_status(self) -> str:
+        if self.initial_status:
+            return self.initial_status
+        return next((s for stage in self.stages for s in stage.statuses), "")
+
+    def participant_problems(self, roles: list[str]) -> list[str]:
+        """Why a case of this type cannot have participants with these roles, if it cannot."""
+        if not roles:
+            return ["A case needs at least one participant."]
+        if len(roles) > MAX_PARTICIPANTS:
+            return [f"A case takes at most {MAX_PARTICIPANTS} participants."]
+        unknown = sorted(set(roles) - set(self.roles))
+        if unknown:
+            return [f"Unknown role(s) for {self.case_type}: {', '.join(unknown)}."]
+        problems = []
+        for role, entry in self.roles.items():
+            count = roles.count(role)
+            if not entry.min <= count <= entry.max:
+                wanted = (
+                    f"exactly {entry.min}"
+                    if entry.min == entry.max
+                    else f"{entry.min} to {entry.max}"
+                )
+                problems.append(f"A {self.case_type} case takes {wanted} {role}, not {count}.")
+        return problems
+
+    def in_role_order(self, roles: Iterable[str]) -> list[int]:
+        """Positions of ``roles`` sorted as the descriptor lists its roles (stable)."""
+        order = {role: index for index, role in enumerate(self.roles)}
+        listed = list(roles)
+        return sorted(range(len(listed)), key=lambda i: order.get(listed[i], len(order)))
 
     def stage_index(self, status: str) -> int:
         for index, stage in enumerate(self.stages):
@@ -89,10 +156,28 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
                 return index
         return 0
 
-    def role_name(self, role: str, ordinal: int) -> str:
-        """How others see a participant: "Co-borrower 1", never a name."""
-        template = pick(self.roles.get(role)) or role
-        return template % {"n": ordinal} if "%(n)s" in template else template
+    def role_name(self, role: str, number: int) -> str:
+        """How others see a participant: "Co-borrower 1", never a name.
+
+        ``number`` counts from 1 within the role (:func:`numbers_in_role`).
+        """
+        entry = self.roles.get(role)
+        template = (pick(entry.label) if entry else "") or role
+        return template % {"n": number} if "%(n)s" in template else template
+
+    def in_order(self, people: Iterable[PersonT]) -> list[PersonT]:
+        """People as the panel lists them: by the descriptor's roles, then as registered."""
+        order = {role: index for index, role in enumerate(self.roles)}
+        return sorted(people, key=lambda p: (order.get(p.role, len(order)), p.ordinal))
+
+    def role_names(self, people: Iterable[Person]) -> dict[uuid.UUID, str]:
+        """How others see each person, numbered within their role, by the person's id."""
+        listed = self.in_order(people)
+        numbers = numbers_in_role((p.id, p.role) for p in listed)
+        return {p.id: self.role_name(p.role, numbers[p.id]) for p in listed}
+
+    def channel_name(self, channel: str) -> str:
+        return pick(self.channels.get(channel)) or channel
 
     def task_name(self, element_id: str, fallback: str) -> str:
         return pick(self.tasks.get(element_id)) or fallback
@@ -114,8 +199,10 @@ def parse(raw: bytes) -> Descriptor:
 def _all_texts(descriptor: Descriptor) -> Iterable[tuple[str, Texts]]:
     yield "name", descriptor.name
     yield "instructions", descriptor.instructions
-    for role, texts in descriptor.roles.items():
-        yield f"roles.{role}", texts
+    for role, role_entry in descriptor.roles.items():
+        yield f"roles.{role}.label", role_entry.label
+    for channel, texts in descriptor.channels.items():
+        yield f"channels.{channel}", texts
     for stage in descriptor.stages:
         yield f"stages.{stage.id}.title", stage.title
         if stage.description:
@@ -132,6 +219,22 @@ def _all_texts(descriptor: Descriptor) -> Iterable[tuple[str, Texts]]:
     for index, faq in enumerate(descriptor.faq):
         yield f"faq[{index}].question", faq.question
         yield f"faq[{index}].answer", faq.answer
+
+
+def _role_problems(descriptor: Descriptor) -> list[str]:
+    if not descriptor.roles:
+        return ["no roles: a case needs participants"]
+    problems = []
+    for role, entry in descriptor.roles.items():
+        if not 0 <= entry.min <= entry.max:
+            problems.append(f"role {role!r}: 'min' must be 0 or more and at most 'max'")
+        if entry.max > MAX_PARTICIPANTS:
+            problems.append(f"role {role!r}: 'max' is above {MAX_PARTICIPANTS}")
+    if sum(entry.min for entry in descriptor.roles.values()) > MAX_PARTICIPANTS:
+        problems.append(f"the roles' 'min' add up to more than {MAX_PARTICIPANTS} participants")
+    if not any(entry.max for entry in descriptor.roles.values()):
+        problems.append("every role has 'max' 0: no case could have participants")
+    return problems
 
 
 def _decision_problems(status: str, entry: Status) -> list[str]:
@@ -172,7 +275,11 @@ def check(descriptor: Descriptor, bpmn_xml: bytes) -> list[str]:
     if descriptor.process_id not in processes:
         problems.append(f"process {descriptor.process_id!r} is not in the model")
     staged = {status for stage in descriptor.stages for status in stage.statuses}
-    for status in sorted(statuses | {c.STATUS_COLLECTING}):
+    problems.extend(_role_problems(descriptor))
+    if not descriptor.channels:
+        problems.append("no channels: no case of this type could be opened")
+    first = descriptor.first_status
+    for status in sorted(statuses | ({first} if first else set())):
         if status not in descriptor.statuses:
             problems.append(f"status {status!r} set by the model has no entry in 'statuses'")
         if status not in staged:
@@ -191,6 +298,98 @@ def check(descriptor: Descriptor, bpmn_xml: bytes) -> list[str]:
     return problems
 
 
+_ROLE_LITERALS = (
+    re.compile(r"\brole\s*!?=\s*\"([^\"]*)\""),
+    re.compile(r"\"([^\"]*)\"\s*!?=\s*[\w.]*\brole\b"),
+)
+
+
+def _expressions(element: ElementTree.Element) -> Iterable[str]:
+    """The FEEL an element carries: condition texts and ``=…`` attribute values."""
+    for node in element.iter():
+        if node.tag == f"{_BPMN}conditionExpression" and node.text:
+            yield node.text
+        for value in node.attrib.values():
+            if value.startswith("="):
+                yield value
+
+
+def _is_share(element: ElementTree.Element) -> bool:
+    """A participant's share: a sub-process, multi-instance over the participants."""
+    loop = element.find(f"{_BPMN}multiInstanceLoopCharacteristics/{_BPMN}extensionElements/"
+                        f"{_ZEEBE}loopCharacteristics")  # fmt: skip
+    return (
+        element.tag == f"{_BPMN}subProcess"
+        and loop is not None
+        and loop.get("inputCollection", "").strip() == f"={c.VAR_PARTICIPANTS}"
+    )
+
+
+def _local_nulls(element: ElementTree.Element) -> set[str]:
+    return {
+        mapping.get("target", "")
+        for mapping in element.findall(f"{_BPMN}extensionElements/{_ZEEBE}ioMapping/{_ZEEBE}input")
+        if mapping.get("source", "").replace(" ", "") == "=null"
+    }
+
+
+def model_problems(
+    descriptor: Descriptor, bpmn_xml: bytes, forms: dict[str, dict[str, Any]]
+) -> list[str]:
+    """What in the model the panel would fail on at run time, naming the element.
+
+    Every user task has a form deployed with it; a participant's form that sends answers to
+    the process has, for each, a local ``=null`` input mapping on its share (or the task), so
+    no two participants' answers overwrite each other; roles the model compares with are the
+    descriptor's.
+    """
+    root = ElementTree.fromstring(bpmn_xml)  # noqa: S314 - our own model file, no DTDs
+    parents = {child: parent for parent in root.iter() for child in parent}
+    problems: list[str] = []
+    for task in root.iter(f"{_BPMN}userTask"):
+        name = task.get("id", "?")
+        definition = task.find(f"{_BPMN}extensionElements/{_ZEEBE}formDefinition")
+        form_id = definition.get("formId", "") if definition is not None else ""
+        if not form_id:
+            problems.append(f"user task {name!r} has no form (zeebe:formDefinition formId)")
+            continue
+        if form_id not in forms:
+            problems.append(f"user task {name!r} links form {form_id!r}, not deployed with it")
+            continue
+        scopes = [task]
+        node = task
+        while node in parents and not _is_share(node):
+            node = parents[node]
+            scopes.append(node)
+        if not _is_share(node):
+            continue  # a bank task: its answers are the process's own
+        local = set().union(*(_local_nulls(scope) for scope in scopes))
+        for variable in sorted(sent_names(forms[form_id]) - local):
+            problems.append(
+                f"user task {name!r}: form {form_id!r} sends {variable!r} to the process, but "
+                f"the share {node.get('id', '?')!r} has no local input mapping for it "
+                f'(<zeebe:input source="=null" target="{variable}" />), so participants\' '
+                "answers would overwrite each other"
+            )
+    for element in root.iter():
+        element_id = element.get("id")
+        if not element_id:
+            continue
+        own = [element] if element.tag == f"{_BPMN}sequenceFlow" else [
+            child for child in element if child.tag == f"{_BPMN}extensionElements"
+        ]  # fmt: skip
+        for part in own:
+            for text in _expressions(part):
+                for pattern in _ROLE_LITERALS:
+                    for role in pattern.findall(text):
+                        if role not in descriptor.roles:
+                            problems.append(
+                                f"element {element_id!r} compares the role with {role!r}, "
+                                "which the descriptor's 'roles' do not list"
+                            )
+    return sorted(set(problems))
+
+
 def descriptor_files(bpmn_dir: Path) -> list[Path]:
     return sorted(bpmn_dir.glob(f"*{DESCRIPTOR_SUFFIX}"))
 
@@ -198,6 +397,12 @@ def descriptor_files(bpmn_dir: Path) -> list[Path]:
 def check_files(files: list[Path]) -> list[str]:
     """Problems of every descriptor among the files, against the models among them."""
     models = {path: path.read_bytes() for path in files if path.suffix == ".bpmn"}
+    forms: dict[str, dict[str, Any]] = {}
+    for path in files:
+        if path.suffix == ".form":
+            with contextlib.suppress(OSError, ValueError):
+                schema = json.loads(path.read_text(encoding="utf-8"))
+                forms[str(schema.get("id", ""))] = schema
     problems: list[str] = []
     for path in files:
         if not path.name.endswith(DESCRIPTOR_SUFFIX):
@@ -217,38 +422,103 @@ def check_files(files: list[Path]) -> list[str]:
             )
             continue
         problems.extend(f"{path.name}: {problem}" for problem in check(descriptor, model))
+        problems.extend(
+            f"{path.name}: {problem}" for problem in model_problems(descriptor, model, forms)
+        )
     return problems
 
 
-def _insert_for(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+async def store(
+    session: AsyncSession, raw: bytes, *, process_version: int | None = None
+) -> tuple[Descriptor, int, bool]:
+    """Keep the descriptor as deployed with its process: (descriptor, version, new?).
 
-
-async def store(session: AsyncSession, raw: bytes) -> Descriptor:
-    """Keep the descriptor as deployed; the newest deployment of a case type wins."""
+    A descriptor or process version not seen before makes a new descriptor version, which new
+    cases open with; cases opened earlier keep theirs. The same files deployed again change
+    nothing. Deployments of one case type are an operator's serial steps, not a race.
+    """
     descriptor = parse(raw)
     document = json.loads(raw)
-    statement = _insert_for(session)(CaseTypeDescriptor).values(
-        case_type=descriptor.case_type,
-        descriptor=document,
-        sha256=hashlib.sha256(raw).hexdigest(),
+    sha256 = hashlib.sha256(raw).hexdigest()
+    newest = await session.get(CaseTypeDescriptor, descriptor.case_type, with_for_update=True)
+    same_process = newest is not None and (
+        process_version is None or newest.process_version in (None, process_version)
     )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["case_type"],
-            set_={"descriptor": document, "sha256": statement.excluded.sha256},
+    if newest is not None and newest.sha256 == sha256 and same_process:
+        newest.process_version = newest.process_version or process_version
+        return descriptor, newest.version, False
+    version = newest.version + 1 if newest is not None else 1
+    session.add(
+        CaseTypeDescriptorVersion(
+            case_type=descriptor.case_type,
+            version=version,
+            descriptor=document,
+            sha256=sha256,
+            process_version=process_version,
         )
     )
-    return descriptor
+    if newest is None:
+        session.add(
+            CaseTypeDescriptor(
+                case_type=descriptor.case_type,
+                descriptor=document,
+                sha256=sha256,
+                version=version,
+                process_version=process_version,
+            )
+        )
+    else:
+        newest.descriptor, newest.sha256, newest.version = document, sha256, version
+        newest.process_version = process_version
+    await session.flush()
+    return descriptor, version, True
 
 
-async def load(session: AsyncSession, case_type: str) -> Descriptor:
-    row = await session.scalar(
-        select(CaseTypeDescriptor.descriptor).where(CaseTypeDescriptor.case_type == case_type)
-    )
+async def find(session: AsyncSession, case_type: str) -> Descriptor | None:
+    """The newest deployed descriptor of a case type; None for a case type never deployed."""
+    found = await newest(session, case_type)
+    return found[0] if found else None
+
+
+async def newest(session: AsyncSession, case_type: str) -> tuple[Descriptor, int] | None:
+    """The newest descriptor of a case type and its version, which new cases open with."""
+    row = await session.get(CaseTypeDescriptor, case_type)
     if row is None:
-        return fallback(case_type)
-    return msgspec.convert(row, type=Descriptor)
+        return None
+    return msgspec.convert(row.descriptor, type=Descriptor), row.version
+
+
+async def deployed(session: AsyncSession) -> dict[str, Descriptor]:
+    """Every deployed case type's descriptor, by case type."""
+    rows = await session.scalars(select(CaseTypeDescriptor).order_by(CaseTypeDescriptor.case_type))
+    return {row.case_type: msgspec.convert(row.descriptor, type=Descriptor) for row in rows}
+
+
+async def load(session: AsyncSession, case_type: str, version: int | None = None) -> Descriptor:
+    """A case type's descriptor: ``version`` (a case's own) where given, else the newest."""
+    if version is not None:
+        row = await session.get(CaseTypeDescriptorVersion, (case_type, version))
+        if row is not None:
+            return msgspec.convert(row.descriptor, type=Descriptor)
+    found = await newest(session, case_type)
+    return found[0] if found else fallback(case_type)
+
+
+async def of_case(session: AsyncSession, case: Case) -> Descriptor:
+    """The descriptor a case was opened with."""
+    return await load(session, case.case_type, case.descriptor_version)
+
+
+async def of_case_id(session: AsyncSession, case_id: uuid.UUID) -> Descriptor:
+    """The descriptor a case was opened with, by the case's id."""
+    row = (
+        await session.execute(
+            select(Case.case_type, Case.descriptor_version).where(Case.id == case_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return fallback("")
+    return await load(session, row.case_type, row.descriptor_version)
 
 
 def fallback(case_type: str) -> Descriptor:
@@ -259,10 +529,21 @@ def fallback(case_type: str) -> Descriptor:
         process_id=case_type,
         name=texts,
         roles={},
+        channels={},
         stages=[],
         statuses={},
         instructions={},
     )
+
+
+def numbers_in_role(people: Iterable[tuple[Any, str]]) -> dict[Any, int]:
+    """Each person's number within their role, from 1, in the order given: (key, role)."""
+    seen: dict[str, int] = {}
+    numbers = {}
+    for key, role in people:
+        seen[role] = seen.get(role, 0) + 1
+        numbers[key] = seen[role]
+    return numbers
 
 
 def status_label(descriptor: Descriptor, status: str) -> str:

@@ -164,6 +164,7 @@ def _describe(
     viewer: uuid.UUID,
     descriptor: Descriptor,
     people: dict[uuid.UUID, Participant],
+    names: dict[uuid.UUID, str],
 ) -> str | None:
     details = event.details or {}
     if event.kind == activity.CASE_STATUS_CHANGED:
@@ -174,7 +175,7 @@ def _describe(
     person = people.get(event.participant_id) if event.participant_id else None
     if person is None:
         return None
-    who = _("You") if mine else descriptor.role_name(person.role, person.ordinal)
+    who = _("You") if mine else names[person.id]
     if event.kind == activity.TASK_COMPLETED:
         task = descriptor.task_name(str(details.get("task", "")), str(details.get("name", "")))
         return _("%(who)s completed “%(task)s”", who=who, task=task)
@@ -198,6 +199,7 @@ async def activity_feed(
     session: AsyncSession, case: Case, viewer: uuid.UUID, descriptor: Descriptor
 ) -> list[ActivityItem]:
     people = {p.id: p for p in case.participants}
+    names = descriptor.role_names(case.participants)
     events = await session.scalars(
         select(ActivityEvent)
         .where(ActivityEvent.case_id == case.id)
@@ -206,7 +208,7 @@ async def activity_feed(
     )
     items = []
     for event in events:
-        text = _describe(event, viewer, descriptor, people)
+        text = _describe(event, viewer, descriptor, people, names)
         if text:
             items.append(ActivityItem(event.occurred_at, text, event.participant_id == viewer))
     return items

@@ -12,6 +12,8 @@ import enum
 import math
 import re
 import uuid
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -31,9 +33,9 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from panel_core import constants as c
+from panel_core.cases import case_types
+from panel_core.cases.case_types import Descriptor
 from panel_core.cases.numbers import is_valid_case_number, normalize_case_number
-from panel_core.cases.service import CASE_TYPES, CHANNELS
 from panel_core.db.models import Case, Participant
 from panel_core.i18n import N_, gettext
 from panel_core.identity.pesel import PeselError, pesel_index, validate_pesel
@@ -167,7 +169,7 @@ def parse_customer_index(text: str) -> CustomerKey | None:
     return CustomerKey(kind, match.group(2))
 
 
-def _known(kind: str, values: tuple[str, ...], allowed: frozenset[str]) -> list[str]:
+def _known(kind: str, values: tuple[str, ...], allowed: AbstractSet[str]) -> list[str]:
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise CaseQueryError(
@@ -200,8 +202,13 @@ def _order(sort: CaseSort) -> list[StatementFilter]:
     return [OrderBy("created_at", direction), OrderBy("id", direction)]
 
 
-def case_filters(query: CaseQuery, *, hash_key: str) -> tuple[list[StatementFilter], int]:
-    """The repository filters of a query, and the page size in force; raises CaseQueryError."""
+def case_filters(
+    query: CaseQuery, *, hash_key: str, kinds: Mapping[str, Descriptor]
+) -> tuple[list[StatementFilter], int]:
+    """The repository filters of a query, and the page size in force; raises CaseQueryError.
+
+    Case types, statuses and channels are those of the deployed descriptors (``kinds``).
+    """
     filters: list[StatementFilter] = []
     if query.case_number is not None:
         number = _case_number_filter(query.case_number)
@@ -214,9 +221,9 @@ def case_filters(query: CaseQuery, *, hash_key: str) -> tuple[list[StatementFilt
         column = Participant.pesel_index if key.kind == "pesel" else Participant.phone_index
         filters.append(ExistsFilter([Participant.case_id == Case.id, column == key.index]))
     for field, kind, values, allowed in (
-        ("case_type", "case type", query.case_types, frozenset(CASE_TYPES)),
-        ("status", "status", query.statuses, frozenset(c.CASE_STATUSES)),
-        ("channel", "channel", query.channels, CHANNELS),
+        ("case_type", "case type", query.case_types, frozenset(kinds)),
+        ("status", "status", query.statuses, {s for d in kinds.values() for s in d.statuses}),
+        ("channel", "channel", query.channels, {ch for d in kinds.values() for ch in d.channels}),
     ):
         if values:
             filters.append(CollectionFilter(field, _known(kind, values, allowed)))
@@ -259,7 +266,8 @@ async def _participant_counts(
 
 async def search_cases(session: AsyncSession, query: CaseQuery, *, hash_key: str) -> CasePage:
     """One page of the cases matching ``query``, with the total; raises CaseQueryError."""
-    filters, size = case_filters(query, hash_key=hash_key)
+    kinds = await case_types.deployed(session)
+    filters, size = case_filters(query, hash_key=hash_key, kinds=kinds)
     cases, total = await CaseRepository(session=session).get_many_and_count(*filters)
     counts = await _participant_counts(session, [case.id for case in cases])
     return CasePage(

@@ -21,6 +21,7 @@ from panel_core import constants as c
 from panel_core.audit import activity
 from panel_core.audit import log as audit
 from panel_core.cases import case_types
+from panel_core.cases.case_types import Descriptor
 from panel_core.cases.numbers import generate_case_number
 from panel_core.db.models import (
     ACTIVE_SUBMISSION_STATES,
@@ -47,14 +48,6 @@ from panel_core.notifications.sms_outbox import enqueue_sms
 from panel_core.outbox.dispatcher import AfterCommit, Lease
 
 log = logging.getLogger(__name__)
-
-# Which BPMN process implements each case type, and which roles it accepts.
-CASE_TYPES: dict[str, str] = {c.CASE_TYPE_CREDIT: c.PROCESS_ID_CREDIT}
-ROLES_BY_CASE_TYPE: dict[str, frozenset[str]] = {
-    c.CASE_TYPE_CREDIT: frozenset({c.ROLE_PRIMARY_BORROWER, c.ROLE_CO_BORROWER}),
-}
-CHANNELS = frozenset({"branch", "internet-banking", "call-centre", "panel", "cli"})
-MAX_PARTICIPANTS = 10
 
 
 class CaseValidationError(ValueError):
@@ -136,21 +129,16 @@ def check_participants(
     return checked
 
 
-def validate_request(case_type: str, roles: list[str], channel: str) -> None:
-    if case_type not in CASE_TYPES:
-        raise CaseValidationError(f"Unknown case type {case_type!r}.")
-    if channel not in CHANNELS:
-        raise CaseValidationError(f"Unknown channel {channel!r}.")
-    if not roles:
-        raise CaseValidationError("A case needs at least one participant.")
-    if len(roles) > MAX_PARTICIPANTS:
-        raise CaseValidationError(f"A case takes at most {MAX_PARTICIPANTS} participants.")
-    allowed = ROLES_BY_CASE_TYPE[case_type]
-    unknown = sorted(set(roles) - allowed)
-    if unknown:
-        raise CaseValidationError(f"Unknown role(s) for {case_type}: {', '.join(unknown)}.")
-    if case_type == c.CASE_TYPE_CREDIT and roles.count(c.ROLE_PRIMARY_BORROWER) != 1:
-        raise CaseValidationError("A credit application has exactly one primary borrower.")
+def validate_request(descriptor: Descriptor, roles: list[str], channel: str) -> None:
+    """The case type's own rules, from its descriptor: channels, roles and their counts."""
+    if channel not in descriptor.channels:
+        raise CaseValidationError(
+            f"Unknown channel {channel!r} for {descriptor.case_type}; "
+            f"one of: {', '.join(descriptor.channels)}."
+        )
+    problems = descriptor.participant_problems(roles)
+    if problems:
+        raise CaseValidationError(" ".join(problems))
 
 
 def process_variables(case: Case) -> dict[str, Any]:
@@ -220,16 +208,21 @@ async def open_case(
     With ``start_lease`` the caller starts the process itself right after (the
     engine-command outbox's ``deliver_leased``); the workers do if it cannot.
     """
-    validate_request(case_type, [p.role for p in participants], channel)
+    async with sessions() as session:
+        found = await case_types.newest(session, case_type)
+    if found is None:
+        raise CaseValidationError(f"Unknown case type {case_type!r}.")
+    descriptor, descriptor_version = found
+    validate_request(descriptor, [p.role for p in participants], channel)
     checked = check_participants(participants, fragment_length, hash_key=hash_key)
     fingerprint = request_hash(hash_key, case_type, channel, participants)
     if idempotency_key is not None:
         replayed = await _replay(sessions, idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
-    # The primary borrower first, so ordinals read "participant 0 = primary".
-    ordered = sorted(checked, key=lambda p: p.role != c.ROLE_PRIMARY_BORROWER)
-    process_id = CASE_TYPES[case_type]
+    # In the descriptor's order of roles, which is how the panel lists people.
+    ordered = [checked[i] for i in descriptor.in_role_order(p.role for p in checked)]
+    process_id = descriptor.process_id
     for _ in range(5):
         async with sessions() as session:
             case = Case(
@@ -237,7 +230,8 @@ async def open_case(
                 case_number=generate_case_number(case_number_prefix),
                 case_type=case_type,
                 channel=channel,
-                status=c.STATUS_COLLECTING,
+                status=descriptor.first_status,
+                descriptor_version=descriptor_version,
                 process_id=process_id,
             )
             case.participants = [
@@ -396,18 +390,21 @@ async def set_case_status(
     participant with a phone. Zeebe delivers jobs at least once and a model may set a status
     twice: each person's message has one key per case, so they get it once.
     """
-    if status not in c.CASE_STATUSES:
-        raise CaseValidationError(f"Unknown case status {status!r}.")
     case = await session.get(Case, case_id)
     if case is None:
         return False
+    descriptor = await case_types.of_case(session, case)
+    if status not in descriptor.statuses:
+        raise CaseValidationError(
+            f"Unknown case status {status!r} for {case.case_type}; the descriptor defines "
+            f"{', '.join(descriptor.statuses) or 'none'}."
+        )
     changed = case.status != status
     if changed:
         # The participants' activity feed shows the bank's steps from these events.
         audit.record(session, audit.CASE_STATUS_CHANGED, case_id=case.id, status=status)
         activity.record(session, activity.CASE_STATUS_CHANGED, case_id=case.id, status=status)
     case.status = status
-    descriptor = await case_types.load(session, case.case_type)
     entry = descriptor.statuses.get(status)
     if not reason and entry is not None and entry.reason_answer:
         reason = await _answered_by_bank(session, case.id, entry.reason_answer)
@@ -469,8 +466,3 @@ async def _queue_decision(
         audit.record(
             session, audit.DECISION_SENT, case_id=case.id, status=case.status, participants=queued
         )
-
-
-async def case_type_of(session: AsyncSession, case_id: uuid.UUID) -> str:
-    case_type = await session.scalar(select(Case.case_type).where(Case.id == case_id))
-    return str(case_type or "")

@@ -90,6 +90,8 @@ class CaseView:
     descriptor: Descriptor
     case_type_name: str
     status_label: str
+    # The channel the case came from, as the descriptor names it.
+    channel: str
     stage: str
     final: bool
     participants: list[ParticipantRow]
@@ -155,9 +157,9 @@ async def load_case(session: AsyncSession, case_id: uuid.UUID) -> Case | None:
 
 
 async def case_view(session: AsyncSession, case: Case) -> CaseView:
-    descriptor = await case_types.load(session, case.case_type)
-    people = sorted(case.participants, key=lambda p: (p.role != "primary-borrower", p.ordinal))
-    labels = {p.id: descriptor.role_name(p.role, p.ordinal) for p in people}
+    descriptor = await case_types.of_case(session, case)
+    people = descriptor.in_order(case.participants)
+    labels = descriptor.role_names(people)
     tasks = list(
         await session.scalars(
             select(PanelTask)
@@ -216,6 +218,7 @@ async def case_view(session: AsyncSession, case: Case) -> CaseView:
         case=case,
         descriptor=descriptor,
         case_type_name=pick(descriptor.name),
+        channel=descriptor.channel_name(case.channel),
         status_label=status_label(descriptor, case.status),
         stage=pick(descriptor.stages[stage_index].title) if descriptor.stages else "",
         final=bool(status and status.final),

@@ -123,6 +123,9 @@ class Case(Base):
     # Why the case has its status, as the model gave it (statusReason); participants see it
     # only where the case-type descriptor's status allows (showReason).
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The version of the case type's descriptor the case was opened with: its texts are the
+    # ones the case keeps showing, whatever is deployed later.
+    descriptor_version: Mapped[int | None] = mapped_column(Integer)
     # The BPMN process that runs the case, and its instance once the engine started it.
     process_id: Mapped[str | None] = mapped_column(String(255))
     process_instance_key: Mapped[int | None] = mapped_column(BigInteger, unique=True)
@@ -405,7 +408,24 @@ class CaseTypeDescriptor(Base):
     case_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     descriptor: Mapped[dict[str, Any]]
     sha256: Mapped[str] = mapped_column(String(64))
+    # The newest of its versions (case_type_descriptor_version), and the process version it
+    # was deployed with.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    process_version: Mapped[int | None] = mapped_column(Integer)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CaseTypeDescriptorVersion(Base):
+    """Every deployed version of a descriptor: a running case keeps the one it opened with."""
+
+    __tablename__ = "case_type_descriptor_version"
+
+    case_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    descriptor: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(String(64))
+    process_version: Mapped[int | None] = mapped_column(Integer)
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DocumentState(enum.StrEnum):

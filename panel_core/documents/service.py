@@ -265,10 +265,12 @@ async def _case_of(session: AsyncSession, document: Document) -> tuple[str, bool
     status in the descriptor; that is checked when the file starts, not when it ends)."""
     row = (
         await session.execute(
-            select(Case.case_type, Case.status).where(Case.id == document.case_id)
+            select(Case.case_type, Case.status, Case.descriptor_version).where(
+                Case.id == document.case_id
+            )
         )
     ).one()
-    descriptor = await case_types.load(session, row.case_type)
+    descriptor = await case_types.load(session, row.case_type, row.descriptor_version)
     entry = descriptor.documents.get(document.field_key)
     status = descriptor.statuses.get(row.status)
     return (pick(entry.title) if entry else document.filename), bool(status and status.final)

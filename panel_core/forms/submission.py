@@ -278,16 +278,10 @@ def process_variables(schema: Mapping[str, Any], answers: Mapping[str, Any]) -> 
     tree = instances(schema, rows_in_data(answers))
     chosen: dict[str, Any] = {}
 
-    def marked(instance: Instance) -> bool:
-        properties = instance.component.get("properties")
-        if not isinstance(properties, Mapping):
-            return False
-        return str(properties.get(FORM_PROPERTY_SEND_TO_PROCESS, "")).lower() == "true"
-
     def take(items: list[Instance]) -> None:
         for instance in items:
             owns_path = instance.keyed or bool(container_path(instance.component))
-            if owns_path and marked(instance):
+            if owns_path and _marked(instance.component):
                 value = get_path(answers, instance.path)
                 if value is not None:
                     _put(chosen, instance.path, value)
@@ -298,6 +292,31 @@ def process_variables(schema: Mapping[str, Any], answers: Mapping[str, Any]) -> 
 
     take(tree)
     return chosen
+
+
+def sent_names(schema: Mapping[str, Any]) -> frozenset[str]:
+    """The top-level process variables the form's marked fields set when it is completed."""
+    names: set[str] = set()
+
+    def visit(items: list[Instance]) -> None:
+        for instance in items:
+            owns_path = instance.keyed or bool(container_path(instance.component))
+            if owns_path and _marked(instance.component) and instance.path:
+                names.add(str(instance.path[0]))
+                continue
+            for row in instance.rows:
+                visit(row)
+            visit(instance.children)
+
+    visit(instances(schema, rows_in_data({})))
+    return frozenset(names)
+
+
+def _marked(component: Mapping[str, Any]) -> bool:
+    properties = component.get("properties")
+    if not isinstance(properties, Mapping):
+        return False
+    return str(properties.get(FORM_PROPERTY_SEND_TO_PROCESS, "")).lower() == "true"
 
 
 def _put(target: dict[str, Any], path: Path, value: Any) -> None:

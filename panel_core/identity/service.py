@@ -57,6 +57,8 @@ class LoginResult:
     until_unlocked: bool = False
     # Set when few wrong codes remain before the access locks, so the person is warned.
     attempts_before_lock: int | None = None
+    # The language the bank registered for the person signed in: their pages speak it.
+    locale: str = ""
 
 
 def participant_identity(key: str, participant_id: uuid.UUID | str) -> str:
@@ -359,6 +361,7 @@ class LoginService:
                     identity=identity,
                     participant_id=participant.id,
                     case_id=participant.case_id,
+                    locale=participant.locale,
                 )
             participant_id = await self._participant_of(session, identity, attempt_id)
             audit.record(

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from panel_core.cases.case_types import Descriptor
 from panel_core.db.models import (
     Case,
-    CaseTypeDescriptor,
     PanelTask,
     PanelTaskCandidateGroup,
     SavedFilter,
@@ -207,12 +204,6 @@ async def inbox(session: AsyncSession, actor: StaffActor, query: InboxQuery) -> 
         if tab is not Tab.ALL or actor.manager
     }
     return InboxPage(rows, total, query.page, size, counts)
-
-
-async def descriptors(session: AsyncSession) -> dict[str, Descriptor]:
-    """Every deployed case type's descriptor, by case type."""
-    rows = await session.scalars(select(CaseTypeDescriptor).order_by(CaseTypeDescriptor.case_type))
-    return {row.case_type: msgspec.convert(row.descriptor, type=Descriptor) for row in rows}
 
 
 async def staff_steps(session: AsyncSession) -> list[tuple[str, str]]:

@@ -111,12 +111,14 @@ async def application_document(
             .order_by(ConsentRecord.given_at, ConsentRecord.consent_key)
         )
     ).all()
+    everyone = await session.scalars(select(Participant).where(Participant.case_id == case.id))
+    role = descriptor.role_names(everyone).get(participant.id, participant.role)
     title = f"{pick(descriptor.name)} {case.case_number}"
     lines = [
         title,
         "",
         _("Case number: %(number)s", number=case.case_number),
-        _("Signed by: %(role)s", role=descriptor.role_name(participant.role, participant.ordinal)),
+        _("Signed by: %(role)s", role=role),
     ]
     for task, submission in rows:
         lines += ["", descriptor.task_name(task.element_id, task.name)]

@@ -16,9 +16,9 @@ from litestar.response import Redirect, Stream, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from panel_core import constants as c
 from panel_core.audit import activity
 from panel_core.audit import log as audit
+from panel_core.cases.case_types import deployed as descriptors
 from panel_core.cases.case_types import status_label
 from panel_core.cases.search import (
     CasePage,
@@ -29,14 +29,12 @@ from panel_core.cases.search import (
     parse_customer_index,
     search_cases,
 )
-from panel_core.cases.service import CHANNELS
 from panel_core.cases.view import case_view, load_case, may_review
 from panel_core.db.models import Document, DocumentState, PanelTask
 from panel_core.documents.service import download_name, review_document
 from panel_core.i18n import N_, gettext, pick
 from panel_core.identity.actors import StaffActor
 from panel_core.notifications.live import DOCUMENTS_CHANGED, publish_case_update
-from panel_core.tasks.inbox import descriptors
 from panel_web.downloads import content_disposition
 from panel_web.locale import safe_return_path
 from panel_web.request import client_of
@@ -231,11 +229,12 @@ class CasesController(StaffController):
             return status_label(kind, status) if kind else status
 
         statuses: dict[str, str] = {}
+        channels: dict[str, str] = {}
         for kind in kinds.values():
             for status in kind.statuses:
                 statuses.setdefault(status, status_label(kind, status))
-        for status in c.CASE_STATUSES:
-            statuses.setdefault(status, status)
+            for channel, names in kind.channels.items():
+                channels.setdefault(channel, pick(names))
         return Template(
             "staff/cases.html.j2",
             context={
@@ -250,8 +249,8 @@ class CasesController(StaffController):
                 "type_name": lambda key: pick(kinds[key].name) if key in kinds else key,
                 "statuses": list(statuses.items()),
                 "status_name": label,
-                "channels": [(channel, channel_label(channel)) for channel in sorted(CHANNELS)],
-                "channel_name": channel_label,
+                "channels": sorted(channels.items(), key=lambda item: item[1]),
+                "channel_name": lambda channel: channels.get(channel, channel),
                 "sorts": [
                     (CaseSort.NEWEST.value, gettext("Newest first")),
                     (CaseSort.OLDEST.value, gettext("Oldest first")),
@@ -297,7 +296,6 @@ class CasesController(StaffController):
                 "reviewable": may_review(staff, [row.task for row in view.tasks]),
                 "return_to": request.url.path,
                 "live_events": f"/events/?case={case.id}",
-                "channel_name": channel_label,
                 "message": gettext(message) if message else "",
                 "message_is_error": problem in PROBLEMS,
             },
@@ -473,17 +471,6 @@ PROBLEMS = {
     "reviewed": REVIEW_DONE,
     "reason": REVIEW_NEEDS_REASON,
 }
-
-
-def channel_label(channel: str) -> str:
-    labels = {
-        "branch": N_("Branch"),
-        "internet-banking": N_("Internet banking"),
-        "call-centre": N_("Call centre"),
-        "panel": N_("Customer panel"),
-        "cli": N_("Command line"),
-    }
-    return gettext(labels[channel]) if channel in labels else channel
 
 
 async def _case_tasks(db: AsyncSession, case_id: uuid.UUID) -> list[PanelTask]:

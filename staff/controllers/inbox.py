@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panel_core.cases.case_types import deployed as descriptors
 from panel_core.i18n import N_, gettext, pick
 from panel_core.identity.actors import StaffActor
 from panel_core.tasks.inbox import (
@@ -22,7 +23,6 @@ from panel_core.tasks.inbox import (
     Sort,
     Tab,
     delete_filter,
-    descriptors,
     inbox,
     save_filter,
     saved_filters,
