@@ -1,6 +1,6 @@
 """A process designer's case type runs end to end with no Python of its own.
 
-``tests/case_types/minor-account`` was written from the modelling guide alone: its own roles
+``tests/case_types/child-card`` was written from the modelling guide alone: its own roles
 (one or two guardians, a minor), channel, statuses and texts. Deployed as an operator does it,
 it deploys only itself, opens through the channels' API, numbers people within their role,
 finishes with its own decision SMS, and keeps a running case on the descriptor version it
@@ -29,15 +29,15 @@ from tests.sms_inbox import message_naming
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
-FOLDER = Path(__file__).resolve().parent / "case_types" / "minor-account"
+FOLDER = Path(__file__).resolve().parent / "case_types" / "child-card"
 AUTH = {"authorization": f"Bearer {DEMO_CHANNEL_TOKEN}"}
 
 
-async def open_account(settings: Settings, people: list[dict[str, str]]) -> dict[str, Any]:
+async def open_card(settings: Settings, people: list[dict[str, str]]) -> dict[str, Any]:
     async with AsyncTestClient(create_app(settings)) as client:
         response = await client.post(
             "/api/channel/cases",
-            json={"caseType": "minor-account", "channel": "branch", "participants": people},
+            json={"caseType": "child-card", "channel": "branch", "participants": people},
             headers=AUTH,
         )
     assert response.status_code == 201, response.text
@@ -79,31 +79,31 @@ async def confirm(settings: Settings, participant_id: str) -> str:
 async def test_a_designers_case_type_deploys_alone_and_runs_to_its_own_decision(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    folder = tmp_path / "minor-account"
+    folder = tmp_path / "child-card"
     shutil.copytree(FOLDER, folder)
     [deployed] = await deploy(settings, [folder])
     # Only this case type: the credit process gets no new version from it.
-    assert [pid for pid, _ in deployed.processes] == ["minor-account"]
-    assert [fid for fid, _ in deployed.forms] == ["minor-account-confirm"]
+    assert [pid for pid, _ in deployed.processes] == ["child-card"]
+    assert [fid for fid, _ in deployed.forms] == ["child-card-confirm"]
     [(case_type, first_version, _)] = deployed.descriptors
-    assert case_type == "minor-account"
+    assert case_type == "child-card"
     again = await deploy(settings, [folder])
-    assert again[0].descriptors == [("minor-account", first_version, False)]
-    assert "descriptor minor-account version" in again[0].lines()[-1]
+    assert again[0].descriptors == [("child-card", first_version, False)]
+    assert "descriptor child-card version" in again[0].lines()[-1]
 
     guardians = [person("guardian", 0), person("guardian", 1, locale="en")]
-    early = await open_account(settings, guardians)
+    early = await open_card(settings, guardians)
     opened = await case_row(sessions, early["caseId"])
     assert opened.status == "gathering" and opened.descriptor_version == first_version
     assert [p["role"] for p in early["participants"]] == ["guardian", "guardian"]
 
     # A new descriptor version: the running case keeps the texts it opened with.
-    document = json.loads((folder / "minor-account.case.json").read_text())
+    document = json.loads((folder / "child-card.case.json").read_text())
     document["statuses"]["gathering"]["next"]["pl"] = "Nowy tekst dla nowych spraw."
-    (folder / "minor-account.case.json").write_text(json.dumps(document, ensure_ascii=False))
+    (folder / "child-card.case.json").write_text(json.dumps(document, ensure_ascii=False))
     [redeployed] = await deploy(settings, [folder])
-    assert redeployed.descriptors == [("minor-account", first_version + 1, True)]
-    later = await open_account(settings, [person("guardian", 2), person("minor", 3)])
+    assert redeployed.descriptors == [("child-card", first_version + 1, True)]
+    later = await open_card(settings, [person("guardian", 2), person("minor", 3)])
     assert (await case_row(sessions, later["caseId"])).descriptor_version == first_version + 1
 
     first_id, second_id = (p["participantId"] for p in early["participants"])
@@ -121,7 +121,7 @@ async def test_a_designers_case_type_deploys_alone_and_runs_to_its_own_decision(
     assert await eventually(finished, within=60) == "opened"
     for guardian, text in zip(
         guardians,
-        ("Konto dla dziecka jest otwarte.", "The account for the minor is open."),
+        ("Karta dla dziecka jest wydana.", "The card for the child is issued."),
         strict=True,
     ):
         assert text in await message_naming(settings.redis_url, guardian["phone"], text)
@@ -130,25 +130,25 @@ async def test_a_designers_case_type_deploys_alone_and_runs_to_its_own_decision(
 async def test_opening_refuses_what_the_descriptor_does_not_allow(
     settings: Settings, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "minor-account"
+    folder = tmp_path / "child-card"
     shutil.copytree(FOLDER, folder)
     await deploy(settings, [folder])
     async with AsyncTestClient(create_app(settings)) as client:
         for body, message in (
             (
-                {"caseType": "minor-account", "channel": "branch",
+                {"caseType": "child-card", "channel": "branch",
                  "participants": [person("minor", 0)]},
                 "takes 1 to 2 guardian, not 0",
             ),
             (
-                {"caseType": "minor-account", "channel": "internet-banking",
+                {"caseType": "child-card", "channel": "internet-banking",
                  "participants": [person("guardian", 0)]},
-                "Unknown channel 'internet-banking' for minor-account",
+                "Unknown channel 'internet-banking' for child-card",
             ),
             (
-                {"caseType": "minor-account", "channel": "branch",
+                {"caseType": "child-card", "channel": "branch",
                  "participants": [person("co-borrower", 0)]},
-                "Unknown role(s) for minor-account: co-borrower",
+                "Unknown role(s) for child-card: co-borrower",
             ),
             (
                 {"caseType": "never-deployed", "channel": "branch",
