@@ -33,6 +33,7 @@ from bff.controllers.participant_api import ParticipantApiController
 from bff.controllers.participant_pages import ParticipantPagesController
 from bff.controllers.signing import SigningApiController, SigningPagesController
 from bff.dependencies import provide_db
+from panel_core.branding import load_branding
 from panel_core.clock import Clock, SystemClock
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.documents.scanning import build_scanner
@@ -51,7 +52,7 @@ from panel_web.observability import (
     ready,
     structlog_plugin,
 )
-from panel_web.pages import STATIC_DIR, exception_handlers, health, template_config
+from panel_web.pages import STATIC_DIR, branding_routes, exception_handlers, health, template_config
 from panel_web.proxy import TrustedProxyMiddleware, parse_networks
 from panel_web.request import PanelRequest
 from panel_web.security_headers import add_security_headers
@@ -134,6 +135,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     ]
     if settings.demo_mode:
         controllers.extend([DevSessionController, DevOutboxController])
+    branding = load_branding(settings.branding_file)
+    controllers.extend(branding_routes(branding))
 
     try:
         trusted_proxies = parse_networks(settings.trusted_proxies)
@@ -183,7 +186,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Wraps the whole app, so the framework's own answers (404, 405) get them too.
         before_send=[add_security_headers],
         csrf_config=csrf_config,
-        template_config=template_config(),
+        template_config=template_config(branding),
         exception_handlers=exception_handlers(),
         openapi_config=OpenAPIConfig(
             title="Customer Panel API",

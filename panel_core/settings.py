@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # outside demo mode.
     metrics_token: str = ""
     case_number_prefix: str = "KR"
+    # The bank's name, helpline, logo, favicon and theme (panel_core/branding.py); none if empty.
+    branding_file: str = ""
     # Bearer token of the channels' API (branch, internet banking, call centre). Empty disables
     # that API unless demo mode supplies the demo token.
     channel_api_token: str = ""

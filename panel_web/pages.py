@@ -12,12 +12,14 @@ from litestar import MediaType, Request, Response, get
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
+from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ExceptionHandlersMap
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from panel_core import i18n
+from panel_core.branding import Branding
 from panel_core.resilience import is_transient
 
 log = logging.getLogger(__name__)
@@ -98,8 +100,9 @@ def local_time(moment: datetime) -> str:
     return moment.astimezone(DISPLAY_ZONE).strftime("%d.%m.%Y %H:%M")
 
 
-def install_i18n(engine: JinjaTemplateEngine) -> None:
+def install_i18n(engine: JinjaTemplateEngine, branding: Branding | None = None) -> None:
     environment = engine.engine
+    environment.globals["branding"] = branding or Branding()
     environment.add_extension("jinja2.ext.i18n")
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=i18n.translate, ngettext=i18n.translate_plural, newstyle=True
@@ -110,7 +113,20 @@ def install_i18n(engine: JinjaTemplateEngine) -> None:
     environment.filters["local_time"] = local_time
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+def template_config(branding: Branding | None = None) -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(
-        directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=install_i18n
+        directory=TEMPLATES_DIR,
+        engine=JinjaTemplateEngine,
+        engine_callback=lambda engine: install_i18n(engine, branding),
     )
+
+
+def branding_routes(branding: Branding) -> list[Any]:
+    """The bank's own files under /branding/, where it has any."""
+    if not branding.folder:
+        return []
+    return [
+        create_static_files_router(
+            path="/branding", directories=[Path(branding.folder)], include_in_schema=False
+        )
+    ]

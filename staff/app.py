@@ -24,6 +24,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
+from panel_core.branding import load_branding
 from panel_core.clock import Clock, SystemClock
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.documents.storage import LocalDiskStorage
@@ -42,6 +43,7 @@ from panel_web.observability import (
 from panel_web.pages import (
     ERROR_TEMPLATE_KEY,
     STATIC_DIR,
+    branding_routes,
     exception_handlers,
     health,
     html_error,
@@ -138,8 +140,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     handlers = exception_handlers()
     handlers[NotAuthorizedException] = _sign_in_first
     metrics = prometheus_config()
+    branding = load_branding(settings.branding_file)
     return Litestar(
         route_handlers=[
+            *branding_routes(branding),
             health,
             ready,
             MetricsController,
@@ -194,7 +198,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Signing out is a form whose answer redirects to the provider's end-session page.
         before_send=[security_headers(form_targets=[_origin(settings.staff_oidc_issuer)])],
         csrf_config=csrf_config,
-        template_config=template_config(),
+        template_config=template_config(branding),
         exception_handlers=handlers,
         openapi_config=None,
         lifespan=[lifespan],

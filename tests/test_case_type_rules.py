@@ -154,6 +154,21 @@ def test_people_are_numbered_within_their_role_never_from_zero() -> None:
             "status 'opened' set by the model has no entry in 'statuses'",
         ),
         ({"channels": {"branch": {"pl": "Oddział"}}}, "channels.branch has no text in en"),
+        ({"caseNumberPrefix": "kd"}, "'caseNumberPrefix' must be 2 to 6 capital letters A-Z"),
+        (
+            {"messages": {"invitation": {"pl": "Kod: {code}", "en": "Code {code} at {link}"}}},
+            "messages.invitation.pl: lacks {link}",
+        ),
+        (
+            {"messages": {"invitation": {"pl": "{link} {code} {pesel}", "en": "{link} {code}"}}},
+            "messages.invitation.pl: unknown placeholder {pesel}",
+        ),
+        ({"messages": {"reminder": TEXT}}, "messages.reminder: not a text a case type words"),
+        (
+            {"faq": [{"question": TEXT, "answer": TEXT, "roles": ["parent"]}]},
+            "faq[0].roles: 'parent' is not one of the descriptor's roles",
+        ),
+        ({"roleInstructions": {"parent": TEXT}}, "roleInstructions.parent: not one of the"),
     ],
 )
 def test_deploy_names_what_a_descriptor_lacks(changes: dict[str, Any], problem: str) -> None:
@@ -230,3 +245,16 @@ def test_a_role_the_descriptor_does_not_list_is_refused() -> None:
         "element 'task-consents' compares the role with 'witness', which the descriptor's "
         "'roles' do not list"
     ]
+
+
+def test_a_case_types_own_invitation_is_used_in_the_recipients_language() -> None:
+    from panel_core.notifications.sms_templates import render_sms
+
+    own = {
+        "pl": "Sprawa {case_number}: {link} kod {code}",
+        "en": "Case {case_number}: {link} {code}",
+    }
+    context = {"case_number": "KD-2026-1", "link": "https://p/l", "code": "123456", "valid_days": 7}
+    assert render_sms("invitation", "en", context, own) == "Case KD-2026-1: https://p/l 123456"
+    assert render_sms("invitation", "de", context, own).startswith("Sprawa KD-2026-1")
+    assert "KD-2026-1" in render_sms("invitation", "pl", context)

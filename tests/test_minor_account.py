@@ -77,6 +77,12 @@ async def test_guardians_and_a_child_take_part_and_an_adviser_refuses_with_a_not
         )
     assert response.status_code == 201, response.text
     case = response.json()
+    assert case["caseNumber"].startswith("KD-"), case["caseNumber"]
+    # The case type's own invitation, in each person's language.
+    polish = await message_naming(settings.redis_url, people[0]["phone"], "Zakladamy konto")
+    assert case["caseNumber"] in polish and "/login?" in polish
+    english = await message_naming(settings.redis_url, people[1]["phone"], "We are opening")
+    assert case["caseNumber"] in english
     assert (await case_of(sessions, case["caseId"])).status == "gathering"
 
     pages = [
@@ -157,3 +163,11 @@ async def test_guardians_and_a_child_take_part_and_an_adviser_refuses_with_a_not
         await sign_in(client, case["participants"][0]["participantId"])
         overview = (await client.get("/case/")).text
     assert "Konto nieotwarte" in overview and REFUSAL in overview
+    # Instructions and questions of one role reach that role only.
+    assert "Przygotuj skan" in overview and "Czy dziecko musi brać udział?" in overview
+    assert "Co będę mógł robić na koncie?" not in overview
+    async with AsyncTestClient(create_app(settings)) as client:
+        await sign_in(client, case["participants"][2]["participantId"])
+        minor = (await client.get("/case/")).text
+    assert "Co będę mógł robić na koncie?" in minor
+    assert "Przygotuj skan" not in minor and "Czy dziecko musi brać udział?" not in minor

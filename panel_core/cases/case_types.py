@@ -28,6 +28,7 @@ from panel_core import constants as c
 from panel_core.db.models import Case, CaseTypeDescriptor, CaseTypeDescriptorVersion
 from panel_core.forms.submission import sent_names
 from panel_core.i18n import LOCALES, gettext, pick
+from panel_core.notifications.sms_templates import CASE_TYPE_TEXTS, placeholders
 
 DESCRIPTOR_SUFFIX = ".case.json"
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -49,6 +50,9 @@ class Person(Protocol):
 
 
 PersonT = TypeVar("PersonT", bound=Person)
+
+# Case numbers are typed by people and checked at login: PREFIX-YYYY-NNNNNNNN.
+CASE_NUMBER_PREFIX = re.compile(r"[A-Z]{2,6}")
 
 # How many participants one case takes at most, whatever the descriptor allows.
 MAX_PARTICIPANTS = 10
@@ -97,6 +101,8 @@ class DocumentType(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 class FaqEntry(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     question: Texts
     answer: Texts
+    # Shown only to participants of these roles; to everyone when empty.
+    roles: list[str] = msgspec.field(default_factory=list)
 
 
 class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -113,6 +119,14 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     # The status a case has from its opening until the model sets another; the first
     # status of the first stage when left out.
     initial_status: str = ""
+    # What the case numbers of this type start with ("KR" in KR-2026-12345674); the panel's
+    # setting (PANEL_CASE_NUMBER_PREFIX) when left out.
+    case_number_prefix: str = ""
+    # The case type's own SMS texts by purpose ("invitation"), each in every language, with
+    # {placeholders}; the panel's own texts where left out.
+    messages: dict[str, Texts] = msgspec.field(default_factory=dict)
+    # Further instructions for the participants of one role, after the common ones.
+    role_instructions: dict[str, Texts] = msgspec.field(default_factory=dict)
     tasks: dict[str, Texts] = msgspec.field(default_factory=dict)
     documents: dict[str, DocumentType] = msgspec.field(default_factory=dict)
     faq: list[FaqEntry] = msgspec.field(default_factory=list)
@@ -176,6 +190,11 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
         numbers = numbers_in_role((p.id, p.role) for p in listed)
         return {p.id: self.role_name(p.role, numbers[p.id]) for p in listed}
 
+    def instructions_for(self, role: str) -> str:
+        """The instructions a participant of ``role`` reads: the common ones, then theirs."""
+        own = pick(self.role_instructions.get(role))
+        return " ".join(text for text in (pick(self.instructions), own) if text)
+
     def channel_name(self, channel: str) -> str:
         return pick(self.channels.get(channel)) or channel
 
@@ -214,11 +233,36 @@ def _all_texts(descriptor: Descriptor) -> Iterable[tuple[str, Texts]]:
             yield f"statuses.{status}.sms", status_entry.sms
     for element, texts in descriptor.tasks.items():
         yield f"tasks.{element}", texts
+    for purpose, texts in descriptor.messages.items():
+        yield f"messages.{purpose}", texts
+    for role, texts in descriptor.role_instructions.items():
+        yield f"roleInstructions.{role}", texts
     for doc, entry in descriptor.documents.items():
         yield f"documents.{doc}.title", entry.title
     for index, faq in enumerate(descriptor.faq):
         yield f"faq[{index}].question", faq.question
         yield f"faq[{index}].answer", faq.answer
+
+
+def _message_problems(descriptor: Descriptor) -> list[str]:
+    problems = []
+    for purpose, texts in sorted(descriptor.messages.items()):
+        if purpose not in CASE_TYPE_TEXTS:
+            known = ", ".join(sorted(CASE_TYPE_TEXTS))
+            problems.append(f"messages.{purpose}: not a text a case type words (only {known})")
+            continue
+        allowed, required = CASE_TYPE_TEXTS[purpose]
+        for locale, text in sorted(texts.items()):
+            try:
+                names = placeholders(text)
+            except ValueError as exc:
+                problems.append(f"messages.{purpose}.{locale}: {exc}")
+                continue
+            for name in sorted(names - allowed):
+                problems.append(f"messages.{purpose}.{locale}: unknown placeholder {{{name}}}")
+            for name in sorted(required - names):
+                problems.append(f"messages.{purpose}.{locale}: lacks {{{name}}}")
+    return problems
 
 
 def _role_problems(descriptor: Descriptor) -> list[str]:
@@ -276,6 +320,20 @@ def check(descriptor: Descriptor, bpmn_xml: bytes) -> list[str]:
         problems.append(f"process {descriptor.process_id!r} is not in the model")
     staged = {status for stage in descriptor.stages for status in stage.statuses}
     problems.extend(_role_problems(descriptor))
+    problems.extend(_message_problems(descriptor))
+    for role in sorted(descriptor.role_instructions):
+        if role not in descriptor.roles:
+            problems.append(f"roleInstructions.{role}: not one of the descriptor's roles")
+    for index, faq in enumerate(descriptor.faq):
+        problems.extend(
+            f"faq[{index}].roles: {role!r} is not one of the descriptor's roles"
+            for role in faq.roles
+            if role not in descriptor.roles
+        )
+    if descriptor.case_number_prefix and not CASE_NUMBER_PREFIX.fullmatch(
+        descriptor.case_number_prefix
+    ):
+        problems.append("'caseNumberPrefix' must be 2 to 6 capital letters A-Z")
     if not descriptor.channels:
         problems.append("no channels: no case of this type could be opened")
     first = descriptor.first_status

@@ -224,6 +224,7 @@ async def build_overview(
     # Some decisions' reasons reach the participants another way (by post), or are for the
     # bank alone; the case type says which may be shown here.
     show_reason = bool(final and status and status.show_reason)
+    role = next((p.role for p in case.participants if p.id == participant_id), "")
     return Overview(
         case_number=case.case_number,
         case_type_name=pick(descriptor.name),
@@ -231,11 +232,15 @@ async def build_overview(
         status_label=status_label(descriptor, case.status),
         next_steps=pick(status.next) if status else "",
         final=final,
-        instructions=pick(descriptor.instructions),
+        instructions=descriptor.instructions_for(role),
         stages=stage_views(descriptor, case.status),
         tasks=[TaskView(t.id, descriptor.task_name(t.element_id, t.name), t.state) for t in tasks],
         documents=document_views(descriptor, tasks, documents),
-        faq=[(pick(entry.question), pick(entry.answer)) for entry in descriptor.faq],
+        faq=[
+            (pick(entry.question), pick(entry.answer))
+            for entry in descriptor.faq
+            if not entry.roles or role in entry.roles
+        ],
         activity=await activity_feed(session, case, participant_id, descriptor),
         reason=(case.status_reason or "") if show_reason else "",
     )

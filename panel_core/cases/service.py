@@ -227,7 +227,9 @@ async def open_case(
         async with sessions() as session:
             case = Case(
                 id=uuid.uuid4(),
-                case_number=generate_case_number(case_number_prefix),
+                case_number=generate_case_number(
+                    descriptor.case_number_prefix or case_number_prefix
+                ),
                 case_type=case_type,
                 channel=channel,
                 status=descriptor.first_status,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
 from panel_core.audit import log as audit
+from panel_core.cases import case_types
 from panel_core.db.models import Case, Participant
 from panel_core.identity.service import LoginService
 from panel_core.notifications.sms_outbox import enqueue_sms
@@ -52,6 +53,7 @@ async def invite_participant(
         if not person.phone_e164:
             raise InvitationError(f"Participant {person.id} has no phone number to invite.")
         code = await login.issue_invitation_code(person)
+        descriptor = await case_types.of_case(session, case)
         await enqueue_sms(
             session,
             idempotency_key=f"{c.SMS_INVITATION}:{person.id}",
@@ -66,6 +68,7 @@ async def invite_participant(
             },
             participant_id=person.id,
             case_id=case.id,
+            own_text=descriptor.messages.get(c.SMS_INVITATION),
         )
         person.invited_at = datetime.now(UTC)
         audit.record(session, audit.INVITATION_SENT, case_id=case.id, participant_id=person.id)

@@ -25,9 +25,13 @@ async def enqueue_sms(
     context: Mapping[str, Any],
     participant_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
+    own_text: Mapping[str, str] | None = None,
 ) -> bool:
-    """Queue a message in the caller's transaction; False if the key was queued before."""
-    body = render_sms(purpose, locale, context)
+    """Queue a message in the caller's transaction; False if the key was queued before.
+
+    ``own_text`` is the case type's own wording of the purpose, where its descriptor has one.
+    """
+    body = render_sms(purpose, locale, context, own_text)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(SmsMessage)

@@ -3,6 +3,7 @@ catalogs like every other text of the panel."""
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -37,10 +38,44 @@ def _environment() -> Environment:
     return environment
 
 
-def render_sms(purpose: str, locale: str, context: Mapping[str, Any]) -> str:
-    """The message in the recipient's language (Polish when theirs is not supported)."""
+# The placeholders a case type's own text of each purpose may use, and those it must.
+CASE_TYPE_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
+    "invitation": (
+        frozenset({"case_number", "link", "code", "valid_days"}),
+        frozenset({"link", "code"}),
+    ),
+}
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` placeholders of a case type's text; a malformed one raises ValueError."""
+    names = set()
+    for _literal, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"{{{name}}} is not a plain placeholder")
+        names.add(name)
+    return names
+
+
+def render_sms(
+    purpose: str,
+    locale: str,
+    context: Mapping[str, Any],
+    own: Mapping[str, str] | None = None,
+) -> str:
+    """The message in the recipient's language (Polish when theirs is not supported).
+
+    ``own`` is the case type's text for the purpose ({locale: text with ``{placeholders}``},
+    checked at deployment); without it, the panel's template.
+    """
+    locale = i18n.supported(locale) or i18n.DEFAULT_LOCALE
+    if own:
+        rendered = i18n.pick(own, locale).format_map(dict(context))
+        return "\n".join(line.rstrip() for line in rendered.strip().splitlines())
     template = _environment().get_template(f"{purpose}.txt.j2")
-    with i18n.use_locale(i18n.supported(locale) or i18n.DEFAULT_LOCALE):
+    with i18n.use_locale(locale):
         rendered = template.render(**context)
     lines = [line.rstrip() for line in rendered.strip().splitlines()]
     return "\n".join(lines)
