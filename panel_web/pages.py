@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from panel_core import i18n
 from panel_core.branding import Branding
+from panel_core.forms.view import any_required
 from panel_core.resilience import is_transient
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def install_i18n(engine: JinjaTemplateEngine, branding: Branding | None = None) 
     environment.globals["current_locale"] = i18n.current_locale
     environment.globals["language_names"] = i18n.LANGUAGE_NAMES
     environment.globals["pick"] = i18n.pick
+    environment.globals["any_required"] = any_required
     environment.filters["local_time"] = local_time
 
 

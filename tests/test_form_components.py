@@ -935,12 +935,18 @@ def test_every_input_of_the_test_form_has_a_visible_label_tied_to_it() -> None:
     assert len(controls) > 20
     for attributes in controls:
         assert page.labels.get(attributes["id"]), attributes
-    assert page.labels["field-fullName"] == "Imię i nazwisko"
-    assert page.labels["field-address.street"] == "Ulica"
-    assert page.labels["field-owners[0].name"] == "Imię i nazwisko"
+    # A required field's label carries form-js's "*"; the input says so to assistive tech.
+    assert page.labels["field-fullName"] == "Imię i nazwisko *"
+    full_name = next(a for _tag, a in page.controls if a.get("id") == "field-fullName")
+    assert full_name.get("aria-required") == "true"
+    assert page.labels["field-address.street"] == "Ulica *"
+    assert page.labels["field-owners[0].name"] == "Imię i nazwisko *"
     assert page.labels["field-meeting-time"] == "Godzina spotkania"
     english = Page(render_task_page(every_form(), variables=VARIABLES, locale="en"))
-    assert english.labels["field-fullName"] == "Full name"
+    assert english.labels["field-fullName"] == "Full name *"
+    assert "Fields marked * are required." in render_task_page(
+        every_form(), variables=VARIABLES, locale="en"
+    )
     assert english.labels["field-channels-2"] == "Email"
 
 

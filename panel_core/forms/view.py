@@ -11,7 +11,7 @@ the server applies the condition when the page is sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeAlias
@@ -94,6 +94,12 @@ class FieldNode:
     @property
     def time_key(self) -> str:
         return self.key + TIME_SUFFIX
+
+    @property
+    def required(self) -> bool:
+        """Marked on the page (``*``, ``aria-required``) as form-js marks it."""
+        validate = self.component.get("validate")
+        return isinstance(validate, Mapping) and validate.get("required") is True
 
     @property
     def describers(self) -> list[str]:
@@ -503,3 +509,14 @@ def page_components(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(components, list):
             stack.extend(reversed(components))
     return shown
+
+
+def any_required(nodes: Iterable[Any]) -> bool:
+    """Whether a page's fields include a required one: the page then says what ``*`` means."""
+    for node in nodes:
+        if isinstance(node, FieldNode) and node.required and not (node.readonly or node.disabled):
+            return True
+        children = [*getattr(node, "children", []), *getattr(node, "rows", [])]
+        if children and any_required(c for c in children if not isinstance(c, list)):
+            return True
+    return False
