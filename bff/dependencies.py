@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.handlers import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from panel_core.cases import closure
+from panel_core.i18n import N_
 
 SESSION_PARTICIPANT = "participant_id"
 SESSION_CASE = "case_id"
@@ -28,12 +33,21 @@ SESSION_ENDED = "Your session has ended. Sign in again to continue."
 BACKGROUND_HEADER = "x-panel-background"
 
 
+# A route's ``opt`` key naming what of a closed case it shows (closure.STATUS, DOCUMENTS or
+# EVERYTHING, the default): after its case closes, a participant reaches only what the case
+# type's afterClosure rule still shows them.
+OPT_SHOWS = "panel_shows"
+ACCESS_ENDED = N_("Access to this case has ended.")
+
+
 @dataclass(frozen=True, slots=True)
 class ParticipantContext:
     case_id: uuid.UUID
     participant_id: uuid.UUID
     # When the session ends if nothing else happens (epoch seconds), for the expiry warning.
     expires_at: float
+    # What of the case they see: everything while it runs, the afterClosure rule's part then.
+    shows: str = closure.EVERYTHING
 
 
 async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -44,20 +58,35 @@ async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
 _CONTEXT_KEY = "panel_participant"
 
 
-def provide_participant(request: Request[Any, Any, State]) -> ParticipantContext:
-    """The participant the session belongs to (checked by ``require_participant``)."""
+async def provide_participant(request: Request[Any, Any, State]) -> ParticipantContext:
+    """The participant the session belongs to (checked by ``require_participant``, which
+    runs here for a controller that does not list it as its guard)."""
     context = request.state.get(_CONTEXT_KEY)
     if isinstance(context, ParticipantContext):
         return context
-    return participant_of(request)
+    await require_participant(request, request.route_handler)
+    context = request.state[_CONTEXT_KEY]
+    assert isinstance(context, ParticipantContext)
+    return context
 
 
-def require_participant(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+async def require_participant(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """Guard of every participant route. Guards run before the body is read, so a request
-    without a live session is refused before any of its body is parsed."""
-    connection.state[_CONTEXT_KEY] = participant_of(connection)
+    without a live session, or to a closed case's part the participant no longer sees, is
+    refused before any of its body is parsed."""
+    context = participant_of(connection)
+    now = datetime.fromtimestamp(connection.app.state.clock.now(), UTC)
+    async with connection.app.state.sessions() as db:
+        shows = await closure.case_access(db, context.case_id, now)
+    if shows is None:
+        # The access window ended (or the case is gone): as a signed-out visitor from now on.
+        connection.clear_session()
+        raise NotAuthorizedException(ACCESS_ENDED)
+    if not closure.covers(shows, handler.opt.get(OPT_SHOWS, closure.EVERYTHING)):
+        raise NotFoundException("Not found")
+    connection.state[_CONTEXT_KEY] = dataclasses.replace(context, shows=shows)
 
 
 def participant_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ParticipantContext:
@@ -98,4 +127,4 @@ class ParticipantController(Controller):
     """Base of every controller of the participant's routes: signed in, own case only."""
 
     guards = [require_participant]  # noqa: RUF012 - Litestar reads class attributes
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"participant": Provide(provide_participant)}  # noqa: RUF012

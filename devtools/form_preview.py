@@ -22,6 +22,7 @@ from panel_core.forms import localise, page_fields, read_submission
 from panel_core.forms.checks import check_form
 from panel_core.i18n import use_locale
 from panel_core.tasks.consents import consent_texts, text_version
+from panel_core.tasks.signing import SignableDocument
 from panel_web.pages import STATIC_DIR, TEMPLATES_DIR, install_i18n
 
 
@@ -34,8 +35,10 @@ def render_form_page(
     consent_versions: Mapping[str, str] | None = None,
     locale: str = "pl",
     today: date | None = None,
+    signing: SignableDocument | None = None,
 ) -> str:
-    """The task page for this form: fresh, or with the values and errors of a post."""
+    """The task page for this form: fresh, or with the values and errors of a post; with
+    ``signing``, the document its signature box signs."""
     today = today or date.today()
     engine = JinjaTemplateEngine(directory=TEMPLATES_DIR)
     install_i18n(engine)
@@ -60,7 +63,7 @@ def render_form_page(
             errors=errors or {},
             uploaded={},
             has_files=any(getattr(node, "kind", "") == "file" for node in fields),
-            signing=None,
+            signing=signing,
             code_state="",
             participant_session=None,
         )
@@ -69,9 +72,10 @@ def render_form_page(
 def sent_empty(
     schema: Mapping[str, Any], variables: Mapping[str, Any], locale: str, today: date
 ) -> dict[str, str]:
-    """The errors the page shows when the form is sent as it first appears."""
+    """The errors the page shows when the form is sent as it first appears: judged as the
+    panel judges a sent task (panel_core.tasks.work.judge), with no file uploaded."""
     with use_locale(locale):
-        _answers, errors = read_submission(localise(schema), {}, variables, today)
+        _answers, errors = read_submission(localise(schema), {}, variables, today, files={})
     return errors
 
 

@@ -8,10 +8,13 @@ is a stylesheet loaded after the panel's own, so it overrides the design tokens 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import msgspec
 
+from panel_core.i18n import LOCALES
+from panel_core.notifications.sms_templates import PANEL_TEXTS, text_problems
 from panel_core.settings import SettingsError
 
 # A text in every panel language: {"pl": "...", "en": "..."}.
@@ -33,6 +36,10 @@ class Branding(msgspec.Struct, rename="camel", forbid_unknown_fields=True, froze
     logo: str = ""
     favicon: str = ""
     theme: str = ""
+    # The bank's own wording of the panel's SMS texts, by purpose ("invitation",
+    # "login-code", "signing", "decision"), each in every panel language with
+    # {placeholders}; a case type's own text (its descriptor's "messages") still wins.
+    sms: dict[str, Texts] = msgspec.field(default_factory=dict)
     # The folder those files are in; set when the file is read.
     folder: str = ""
 
@@ -48,6 +55,25 @@ class Branding(msgspec.Struct, rename="camel", forbid_unknown_fields=True, froze
 
 class BrandingError(SettingsError):
     """The branding file cannot be used; the message says which part and why."""
+
+
+def _sms_problems(sms: dict[str, Texts]) -> list[str]:
+    problems = []
+    for purpose, texts in sorted(sms.items()):
+        if purpose not in PANEL_TEXTS:
+            problems.append(f"sms.{purpose}: not one of {', '.join(sorted(PANEL_TEXTS))}")
+            continue
+        missing = [locale for locale in LOCALES if not texts.get(locale, "").strip()]
+        if missing:
+            problems.append(f"sms.{purpose} has no text in {', '.join(missing)}")
+        problems.extend(text_problems(f"sms.{purpose}", purpose, texts))
+    return problems
+
+
+@functools.lru_cache(maxsize=8)
+def bank_sms(path: str) -> dict[str, Texts]:
+    """The bank's SMS wording from its branding file (read once per process)."""
+    return load_branding(path).sms
 
 
 def load_branding(path: str) -> Branding:
@@ -74,4 +100,7 @@ def load_branding(path: str) -> Branding:
             )
     if branding.helpline and not any(ch.isdigit() for ch in branding.helpline):
         raise BrandingError(f"PANEL_BRANDING_FILE {path!r}: helpline {branding.helpline!r}")
+    problems = _sms_problems(branding.sms)
+    if problems:
+        raise BrandingError(f"PANEL_BRANDING_FILE {path!r}: " + "; ".join(problems))
     return msgspec.structs.replace(branding, folder=str(folder))

@@ -16,9 +16,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from panel_core.cases import case_types
+from panel_core.cases.retention import RetentionJob
 from panel_core.cases.service import CaseValidationError, ParticipantRegistration, open_case
 from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
+from panel_core.documents.storage import LocalDiskStorage
 from panel_core.engine.mirror import DEAD_LETTER_STREAM, replay_record
 from panel_core.engine.rest import CamundaRestClient
 from panel_core.forms.checks import check_form
@@ -311,6 +313,30 @@ async def unlock(settings: Settings, participant_id: str) -> int:
     return 0
 
 
+async def purge(settings: Settings, *, dry_run: bool) -> int:
+    """Run the retention purge now, as the workers do on schedule; 1 if a case failed."""
+    db = create_engine(settings.database_url)
+    try:
+        job = RetentionJob(
+            create_session_factory(db),
+            LocalDiskStorage(settings.document_storage_dir),
+            SystemClock(),
+        )
+        if dry_run:
+            print(f"due: {await job.due()} case(s)")
+            return 0
+        report = await job.run_once()
+    finally:
+        await db.dispose()
+    for number in report.purged:
+        print(f"purged: {number}")
+    for number in report.failed:
+        print(f"failed: {number} (left for the next run)", file=sys.stderr)
+    removed = ", ".join(f"{kind} {rows}" for kind, rows in sorted(report.removed.items()))
+    print(f"{len(report.purged)} case(s) purged" + (f"; rows: {removed}" if removed else ""))
+    return 1 if report.failed else 0
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
@@ -376,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         "unlock", help="lift a participant's login lock (after too many wrong codes)"
     )
     unlock_parser.add_argument("participant", help="the participant's id")
+    purge_parser = commands.add_parser(
+        "purge", help="purge the personal data of closed cases whose retention has ended"
+    )
+    purge_parser.add_argument(
+        "--dry-run", action="store_true", help="only count the cases that are due"
+    )
     letters = commands.add_parser(
         "dead-letters",
         help="list the engine records the workers set aside, or apply them again (--replay)",
@@ -402,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "unlock":
         return asyncio.run(unlock(settings, args.participant))
+    if args.command == "purge":
+        return asyncio.run(purge(settings, dry_run=args.dry_run))
     if args.command == "dead-letters":
         return asyncio.run(dead_letters(settings, replay=args.replay))
     return asyncio.run(start_case(settings, args.case_type, args.participant, args.channel))

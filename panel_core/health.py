@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from prometheus_client import Gauge
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panel_core.db.models import EngineCommand, SmsMessage, TaskSubmission
+from panel_core.db.models import Case, EngineCommand, SmsMessage, TaskSubmission
 from panel_core.engine.mirror import DEAD_LETTER_STREAM, STREAMS
 from panel_core.engine.rest import CamundaRestClient
 
@@ -51,6 +52,15 @@ STREAM_OLDEST: Final = Gauge(
 DEAD_LETTER_DEPTH: Final = Gauge(
     "panel_engine_records_dead_letter_depth",
     "Records in the dead-letter stream, waiting for an operator.",
+)
+
+RETENTION_DUE: Final = Gauge(
+    "panel_retention_cases_due",
+    "Closed cases whose purge date has passed and whose data is not purged yet.",
+)
+RETENTION_OLDEST: Final = Gauge(
+    "panel_retention_oldest_due_seconds",
+    "How long ago the purge date of the longest-waiting due case passed (0 when none).",
 )
 
 _OUTBOXES: Final[dict[str, tuple[Any, tuple[str, ...]]]] = {
@@ -113,6 +123,22 @@ async def refresh_outbox_gauges(
                 max(0.0, now() - oldest.timestamp()) if oldest is not None else 0.0
             )
             OUTBOX_FAILED.labels(name).set(failed or 0)
+
+
+async def refresh_retention_gauges(
+    sessions: async_sessionmaker[AsyncSession], now: Callable[[], float] = time.time
+) -> None:
+    moment = datetime.fromtimestamp(now(), UTC)
+    async with sessions() as session:
+        due, oldest = (
+            await session.execute(
+                select(func.count(), func.min(Case.purge_after)).where(
+                    Case.purge_after <= moment, Case.purged_at.is_(None)
+                )
+            )
+        ).one()
+    RETENTION_DUE.set(due or 0)
+    RETENTION_OLDEST.set(max(0.0, now() - oldest.timestamp()) if oldest is not None else 0.0)
 
 
 def _text(value: Any) -> str:

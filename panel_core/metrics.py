@@ -38,6 +38,16 @@ RECORDS_DEFERRED: Final = Counter(
     "Engine records left pending because what they refer to is not known yet, by stream.",
     ["stream"],
 )
+RETENTION_CASES: Final = Counter(
+    "panel_retention_cases",
+    "Closed cases the retention job handled, by outcome (purged, failed).",
+    ["outcome"],
+)
+RETENTION_ROWS: Final = Counter(
+    "panel_retention_rows_purged",
+    "Rows of personal data the retention job removed or cleared, by kind.",
+    ["kind"],
+)
 DUPLICATE_INSTANCES: Final = Counter(
     "panel_duplicate_process_instances",
     "Second process instances of one case found and cancelled.",

@@ -112,6 +112,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Uploaded documents: a local directory behind panel_core.documents.storage.
     document_storage_dir: str = "./var/documents"
     document_max_bytes: int = 10 * 1024 * 1024
+    # How often the workers run the retention purge of closed cases (0: never; then run
+    # ``customer-panel purge`` from the bank's scheduler).
+    retention_interval_seconds: float = 3600.0
     document_max_files_per_request: int = 5
     # Malware scanner every upload passes: "eicar" (recognises the EICAR test file only, for
     # demos and tests) or "clamd" (ClamAV's daemon, INSTREAM over TCP or a unix socket).

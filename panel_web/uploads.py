@@ -23,7 +23,9 @@ from panel_core.documents.service import (
     store_upload,
     task_documents,
 )
-from panel_core.forms import input_components
+from panel_core.forms import input_components, localise
+from panel_core.forms.files import accepted_types
+from panel_core.forms.values import file_answer
 from panel_core.i18n import gettext as _
 from panel_core.identity.actors import Client
 from panel_web.multipart import FilePart
@@ -53,7 +55,10 @@ class UploadSaver:
         self._task = task if task is not None and task.state == TaskState.OPEN else None
         self._participant_id = participant_id
         self._client = client
-        self._keys = {c["key"] for c in filepickers(task.form_schema or {})} if task else set()
+        pickers = filepickers(task.form_schema or {}) if task else []
+        self._keys = {c["key"] for c in pickers}
+        # What each field's accept lets through, as the browser offered it.
+        self._accepted = {c["key"]: accepted_types(c.get("accept")) for c in pickers}
         self._sent = 0
         self.errors: dict[str, str] = {}
 
@@ -79,6 +84,7 @@ class UploadSaver:
                 filename=part.filename,
                 chunks=part.chunks,
                 limits=Limits(max_bytes=settings.document_max_bytes),
+                accepted=self._accepted.get(part.name),
             )
         except UploadRefusedError as refused:
             self.errors[part.name] = str(refused)
@@ -179,19 +185,28 @@ class ReplacementSaver:
         )
 
 
+async def uploaded_files(
+    db: AsyncSession, task: PanelTask, participant_id: uuid.UUID
+) -> dict[str, list[str]]:
+    """The ids of the files uploaded to each of the task's filepickers (never their content),
+    for :func:`panel_core.forms.read_submission` to judge with the rest of the answers."""
+    documents = await task_documents(db, task, participant_id)
+    return {key: [str(d.id) for d in found] for key, found in documents.items() if found}
+
+
 async def filepicker_answers(
     db: AsyncSession, task: PanelTask, participant_id: uuid.UUID
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Each filepicker's answer: the ids of the files uploaded to it (never their content)."""
-    documents = await task_documents(db, task, participant_id)
+    """Each filepicker's answer and, for a required one without files, its error, whatever
+    the other answers (a sent form is judged by read_submission, which also knows what the
+    answers hide)."""
+    files = await uploaded_files(db, task, participant_id)
     answers: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
-    for component in filepickers(task.form_schema or {}):
-        key = component["key"]
-        ids = [str(d.id) for d in documents.get(key, [])]
-        if ids:
-            answers[key] = ids if component.get("multiple", True) else ids[-1:]
-        elif (component.get("validate") or {}).get("required"):
-            label = component.get("label") or key
-            errors[key] = _("Add “%(label)s”.", label=label)
+    for component in filepickers(localise(task.form_schema or {})):
+        answer, error = file_answer(component, files.get(component["key"], []))
+        if answer is not None:
+            answers[component["key"]] = answer
+        if error:
+            errors[component["key"]] = error
     return answers, errors

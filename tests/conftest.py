@@ -68,6 +68,9 @@ def _settings(
         login_case_limit=10_000,
         hash_key="test-hash-key-0123456789abcdef0123456789",
         worker_http_port=free_port(),
+        # The retention tests run the purge themselves, on a fake clock; the workers' own
+        # schedule must not purge their cases under them.
+        retention_interval_seconds=0.0,
     )
 
 

@@ -9,22 +9,31 @@ from __future__ import annotations
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN
 from devtools.ports import free_port
 from devtools.reaper import spawn_watched, terminate_watched
+from panel_core.cases import closure
+from panel_core.cases.case_types import AfterClosure
+from panel_core.db.models import Case
 from panel_core.forms import apply_list_action
 from panel_core.settings import Settings
+from panel_core.tasks.document_pdf import render_pdf
+from panel_core.tasks.signing import SignableDocument
 from panel_web.pages import STATIC_DIR
 from tests import credit
 from tests.conftest import REPO_ROOT, Stack, settings_env
@@ -36,6 +45,7 @@ from tests.test_form_components import (
     render_task_page,
     submitted_with_errors,
 )
+from tests.test_signed_document import credit_page, form
 
 pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -221,6 +231,55 @@ async def test_every_page_passes_axe(
         await context.close()
 
 
+@pytest.fixture(scope="module")
+def branded_panel(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    branded = msgspec.structs.replace(
+        stack.settings, branding_file=str(REPO_ROOT / "branding" / "example" / "branding.json")
+    )
+    log = tmp_path_factory.mktemp("bff-branded") / "bff.log"
+    with serving("bff.app:app_factory", free_port(), branded, log) as url:
+        yield url
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_banks_branded_pages_pass_axe_open_and_after_closure(
+    branded_panel: str,
+    browser: Browser,
+    sessions: async_sessionmaker[AsyncSession],
+    width: int,
+) -> None:
+    case = await open_case(branded_panel)
+    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{branded_panel}/login")
+        # The bank's theme is what the page wears: its stylesheet is applied, not only linked.
+        brand = await page.evaluate(
+            "getComputedStyle(document.documentElement).getPropertyValue('--panel-color-brand')"
+        )
+        assert brand.strip() == "#5a1e5c"
+        await check(page, width, "branded login")
+        participant = case["participants"][0]["participantId"]
+        await page.goto(f"{branded_panel}/dev/sign-in?participant={participant}")
+        await page.click("form[action='/dev/sign-in'] button[type=submit]")
+        await page.wait_for_url(f"{branded_panel}/case/")
+        await check(page, width, "branded case overview")
+        async with sessions() as session:
+            row = await session.get(Case, uuid.UUID(case["caseId"]))
+            assert row is not None
+            closure.close(
+                row,
+                AfterClosure(access_days=30, shows="documents", purge_after_days=90),
+                datetime.now(UTC),
+            )
+            await session.commit()
+        await page.reload()
+        assert await page.locator("p.notice >> text=ended").count() == 1
+        await check(page, width, "branded overview of a closed case")
+    finally:
+        await context.close()
+
+
 async def show(page: Page, html: str) -> None:
     """Open a rendered page as if the panel served it, its stylesheets and scripts too."""
 
@@ -261,6 +320,22 @@ async def test_every_form_component_passes_axe(browser: Browser, width: int, loc
         for name, html in pages.items():
             await show(page, html)
             await check(page, width, f"{locale}: every component, {name}")
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("locale", ["pl", "en"])
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_the_document_to_sign_passes_axe(browser: Browser, width: int, locale: str) -> None:
+    """The signing task with its document: headings, answers, consents and the appendix."""
+    document = credit_page(locale)
+    signing = SignableDocument(document, render_pdf(document))
+    html = render_task_page(form(credit.FORM_SIGNATURE), locale=locale, signing=signing)
+    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    try:
+        await show(page, html)
+        await check(page, width, f"{locale}: the document to sign")
     finally:
         await context.close()
 

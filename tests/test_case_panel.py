@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -39,6 +40,7 @@ from tests.helpers import (
     sign_in,
     upload_document,
 )
+from tests.pdf_text import pdf_text
 from tests.sms_inbox import code_in, message_naming
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
@@ -208,7 +210,13 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
         signing = await finish_share(client)
         url = f"/api/participant/tasks/{signing['id']}"
         document = (await client.get(f"{url}/signing-document")).json()
-        assert "7300" in document["text"] and "income-proof.pdf" in document["text"]
+        assert document["mediaType"] == "application/pdf"
+        shown = await client.get(document["contentUrl"])
+        assert shown.headers["content-type"] == "application/pdf"
+        assert hashlib.sha256(shown.content).hexdigest() == document["sha256"]
+        assert document["sizeBytes"] == len(shown.content)
+        text = pdf_text(shown.content)
+        assert "7 300,00" in text and "income-proof.pdf" in text
         asked = await client.post(f"{url}/signing-code", headers=csrf_headers(client))
         assert asked.status_code == 202
         sms = await message_naming(stack.settings.redis_url, who["phone"], document["sha256"][:8])
@@ -224,6 +232,7 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
             await session.commit()
         changed = (await client.get(f"{url}/signing-document")).json()
         assert changed["sha256"] != document["sha256"]
+        assert "9 900,00" in pdf_text((await client.get(changed["contentUrl"])).content)
         refused = await client.post(
             f"{url}/completion",
             json={"variables": {"signApplication": True, "signingCode": code}},
@@ -267,6 +276,9 @@ async def test_a_signing_code_works_only_for_the_document_it_was_sent_for(
         )
     assert record is not None
     assert record.document_sha256 == changed["sha256"]
+    # The PDF itself is kept, the very bytes the code was bound to.
+    assert record.media_type == "application/pdf" and record.filename.endswith(".pdf")
+    assert hashlib.sha256(record.content).hexdigest() == record.document_sha256
     assert record.verification["method"] == "sms-one-time-code"
     assert record.verification["phone"].endswith(who["phone"][-3:])
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from panel_core.cases import case_types
@@ -258,3 +260,45 @@ def test_a_case_types_own_invitation_is_used_in_the_recipients_language() -> Non
     assert render_sms("invitation", "en", context, own) == "Case KD-2026-1: https://p/l 123456"
     assert render_sms("invitation", "de", context, own).startswith("Sprawa KD-2026-1")
     assert "KD-2026-1" in render_sms("invitation", "pl", context)
+
+
+# After the case closes.
+
+
+def rules_problems(after: dict[str, Any], status_rule: dict[str, Any] | None = None) -> list[str]:
+    folder = Path(credit.FOLDER)
+    raw = msgspec.json.decode((folder / f"{credit.CASE_TYPE_CREDIT}.case.json").read_bytes())
+    raw["afterClosure"] = after
+    if status_rule is not None:
+        raw["statuses"][credit.STATUS_COLLECTING]["afterClosure"] = status_rule
+    descriptor = case_types.parse(msgspec.json.encode(raw))
+    return case_types.check(descriptor, (folder / f"{credit.CASE_TYPE_CREDIT}.bpmn").read_bytes())
+
+
+def test_deploy_refuses_after_closure_rules_the_panel_could_not_keep() -> None:
+    assert rules_problems({"accessDays": 30, "shows": "documents", "purgeAfterDays": 30}) == []
+    assert rules_problems({"accessDays": 60, "purgeAfterDays": 30}) == [
+        "afterClosure.purgeAfterDays must be at least its accessDays"
+    ]
+    assert rules_problems({"accessDays": -1}) == ["afterClosure.accessDays must be 0 or more"]
+    assert rules_problems({"purge": ["documents", "passwords"]}) == [
+        "afterClosure.purge: 'passwords' is not one of "
+        "documents, signatures, answers, drafts, identity, phones"
+    ]
+    assert rules_problems({}, {"accessDays": 1}) == [
+        f"status {credit.STATUS_COLLECTING!r} is not final and cannot have 'afterClosure'"
+    ]
+    with pytest.raises(case_types.DescriptorError, match="shows"):
+        rules_problems({"shows": "nothing"})
+
+
+def test_each_outcome_has_its_own_rule_and_a_running_status_the_case_types() -> None:
+    descriptor = case_types.parse(
+        (Path(credit.FOLDER) / f"{credit.CASE_TYPE_CREDIT}.case.json").read_bytes()
+    )
+    approved = descriptor.closure_rule(credit.STATUS_APPROVED)
+    rejected = descriptor.closure_rule(credit.STATUS_REJECTED)
+    assert (approved.shows, approved.access_days) == ("everything", 90)
+    assert (rejected.shows, rejected.access_days) == ("documents", 30)
+    # A case cancelled while running closes under the case type's own rule.
+    assert descriptor.closure_rule(credit.STATUS_COLLECTING) == descriptor.after_closure

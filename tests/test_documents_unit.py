@@ -8,13 +8,14 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pikepdf
 import pytest
 from PIL import Image
 
-from panel_core.db.models import Document, PanelTask
+from panel_core.db.models import Document, PanelTask, TaskState
 from panel_core.documents.content import JPEG, PDF, PNG, detect
 from panel_core.documents.scanning import (
     EICAR_SIGNATURE,
@@ -31,8 +32,12 @@ from panel_core.documents.service import (
     store_upload,
 )
 from panel_core.documents.storage import LocalDiskStorage
+from panel_core.forms.files import EXTENSIONS, accepted_types
 from panel_core.i18n import use_locale
+from panel_core.identity.actors import Client
 from panel_web.downloads import content_disposition
+from panel_web.multipart import FilePart
+from panel_web.uploads import UploadSaver
 from tests.helpers import PDF_BYTES
 
 
@@ -75,6 +80,7 @@ async def upload(
     name: str = "proof.pdf",
     max_bytes: int = 10_000,
     scanner: Scanner | None = None,
+    accept: str | None = None,
 ) -> Document:
     """Store a file as an upload does; a sequence of bytes arrives as exactly those chunks."""
     if isinstance(data, bytes):
@@ -93,6 +99,7 @@ async def upload(
         filename=name,
         chunks=arriving,
         limits=Limits(max_bytes=max_bytes),
+        accepted=accepted_types(accept),
     )
     return document
 
@@ -370,3 +377,88 @@ def test_names_offered_for_download_are_safe() -> None:
     document = Document(filename="photo.pdf", media_type=JPEG)
     # The extension follows the real content, so a browser never guesses another type.
     assert download_name(document) == "photo.jpg"
+
+
+# A file picker's accept, enforced on what arrives.
+
+
+@pytest.mark.parametrize(
+    ("accept", "kept"),
+    [
+        (".pdf", {PDF}),
+        (".PDF, .png", {PDF, PNG}),
+        ("image/*", {PNG, JPEG}),
+        (".jpeg", {JPEG}),
+        (".jpg", {JPEG}),
+        ("application/pdf,image/png", {PDF, PNG}),
+        ("IMAGE/JPEG", {JPEG}),
+        # Tokens HTML ignores: no extension dot, parameters, other wildcards.
+        ("pdf, application/*, image/png;q=1", None),
+        ("", None),
+        (".docx", set()),
+    ],
+)
+def test_accept_reads_as_the_html_attribute_reads(accept: str, kept: set[str] | None) -> None:
+    """HTML's accept (which form-js' file picker passes on as it is): comma-separated
+    extensions, media types and audio/*, video/*, image/*, case-insensitive; invalid tokens
+    are ignored, and an accept with none restricts nothing."""
+    assert accepted_types(accept) == (None if kept is None else frozenset(kept))
+
+
+def test_the_kept_types_are_those_the_upload_code_accepts() -> None:
+    from panel_core.documents.content import ALLOWED
+
+    assert set(EXTENSIONS) == set(ALLOWED)
+
+
+async def test_a_file_the_fields_accept_does_not_take_is_refused(tmp_path: Path) -> None:
+    picture = png()
+    with use_locale("en"), pytest.raises(UploadRefusedError) as refused:
+        await upload(tmp_path, picture, name="scan.png", accept=".pdf")
+    assert str(refused.value) == "“scan.png” cannot be sent here: this field takes only PDF files."
+    assert stored_files(tmp_path) == []
+    # The real type counts, not the name: a PNG called .pdf is still a PNG.
+    with use_locale("en"), pytest.raises(UploadRefusedError, match="only PDF files"):
+        await upload(tmp_path, picture, name="scan.pdf", accept=".pdf")
+    document = await upload(tmp_path, picture, name="scan", accept="image/*")
+    assert document.media_type == PNG
+    document = await upload(tmp_path, PDF_BYTES, name="scan.PDF", accept=".pdf,.jpg")
+    assert document.media_type == PDF
+
+
+async def test_the_upload_of_a_form_enforces_the_fields_accept(tmp_path: Path) -> None:
+    """What UploadSaver, which stores the files a task page sends, does with each part."""
+    form_task = task()
+    form_task.state = TaskState.OPEN
+    form_task.form_schema = {
+        "id": "f",
+        "components": [
+            {"type": "filepicker", "key": "incomeProof", "label": "Proof", "accept": ".pdf"},
+            {"type": "filepicker", "key": "photo", "label": "Photo", "accept": "image/*"},
+        ],
+    }
+    state = SimpleNamespace(
+        settings=SimpleNamespace(document_max_files_per_request=5, document_max_bytes=100_000),
+        document_storage=LocalDiskStorage(tmp_path),
+        document_scanner=EicarScanner(),
+    )
+    session = FakeSession()
+    saver = UploadSaver(
+        state,  # type: ignore[arg-type]
+        session,  # type: ignore[arg-type]
+        form_task,
+        uuid.uuid4(),
+        Client(ip=None, user_agent=None),
+    )
+    with use_locale("en"):
+        await saver(FilePart("incomeProof", "photo.png", "application/pdf", chunks(png())))
+        await saver(FilePart("photo", "photo.png", "image/png", chunks(png())))
+        await saver(FilePart("photo", "form.pdf", "image/png", chunks(PDF_BYTES)))
+    assert saver.errors == {
+        "incomeProof": "“photo.png” cannot be sent here: this field takes only PDF files.",
+        "photo": "“form.pdf” cannot be sent here: this field takes only JPG, PNG files.",
+    }
+    # Only the photo was kept; the refused files left nothing behind.
+    kept = [item for item in session.added if isinstance(item, Document)]
+    assert [(d.field_key, d.media_type) for d in kept] == [("photo", PNG)]
+    assert len(stored_files(tmp_path)) == 1

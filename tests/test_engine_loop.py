@@ -382,6 +382,16 @@ async def test_cancelling_the_process_withdraws_open_tasks(
         return len(tasks) == 6 and all(t.state == TaskState.WITHDRAWN for t in tasks)
 
     await eventually(all_withdrawn, within=30)
+
+    async def closed() -> Case | None:
+        async with sessions() as session:
+            found = await session.get(Case, uuid.UUID(case["caseId"]))
+        return found if found is not None and found.closed_at is not None else None
+
+    # Cancelled without a decision: closed under the case type's own afterClosure rule,
+    # which still shows the participants the whole case for a while.
+    ended = await eventually(closed, within=30)
+    assert ended.access_shows == "everything" and ended.access_until is not None
     async with client_factory() as client:
         await sign_in(client, primary)
         page = await client.get("/tasks/", headers={"accept": "text/html"})

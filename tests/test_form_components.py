@@ -18,6 +18,7 @@ from panel_core.clock import FakeClock
 from panel_core.forms import (
     FOCUS_KEY,
     MAX_ROWS,
+    ContentNode,
     FieldNode,
     ListNode,
     _convert,
@@ -587,9 +588,13 @@ def test_the_test_form_and_the_shipped_forms_pass_the_check() -> None:
         ({"type": "iframe", "id": "Frame_1", "url": "https://example.com"}, "security policy"),
         ({"type": "documentPreview", "id": "Preview_1"}, "not shown"),
         ({"type": "signaturepad", "key": "sig"}, "not supported"),
-        ({"type": "textfield", "key": "p", "validate": {"pattern": r"(?<y>\d{4})"}}, "pattern"),
         ({"type": "textfield", "key": "p", "validate": {"pattern": r"(?P<y>\d)"}}, "pattern"),
-        ({"type": "textfield", "key": "p", "validate": {"pattern": "[^]"}}, "pattern"),
+        # Python's anchors are the letters A and Z in JavaScript.
+        ({"type": "textfield", "key": "p", "validate": {"pattern": r"\A\d+\Z"}}, "letter"),
+        ({"type": "textfield", "key": "p", "validate": {"pattern": r"\d*+"}}, "JavaScript"),
+        ({"type": "textfield", "key": "p", "validate": {"pattern": r"(?>\d)"}}, "atomic"),
+        ({"type": "textfield", "key": "p", "validate": {"pattern": r"(?<=\d+)x"}}, "lookbehind"),
+        ({"type": "textfield", "key": "p", "validate": {"pattern": r"\u{1F600}"}}, "u flag"),
         ({"type": "textfield", "key": "d", "disabled": "=locked"}, "does not evaluate"),
         (
             {"type": "select", "key": "s", "values": [{"label": "=x", "value": "x"}]},
@@ -598,7 +603,30 @@ def test_the_test_form_and_the_shipped_forms_pass_the_check() -> None:
         ({"type": "select", "key": "s", "valuesExpression": "=today()"}, "today"),
         ({"type": "expression", "key": "e", "expression": "date(x)"}, "date"),
         ({"type": "textfield", "key": "l", "label": "=x instance of number"}, "instance of"),
-        ({"type": "text", "id": "Text_1", "text": "Hello {{name}}"}, "templating"),
+        ({"type": "text", "id": "Text_1", "text": "Hello {{date(x)}}"}, "date"),
+        ({"type": "text", "id": "Text_1", "text": "Hello {{name"}, "closing '}}'"),
+        ({"type": "text", "id": "Text_1", "text": "{{#if a}}Hello"}, "not closed"),
+        ({"type": "text", "id": "Text_1", "text": "Hello{{/if}}"}, "closes no"),
+        ({"type": "textfield", "key": "l", "label": "Hello {{name"}, "closing '}}'"),
+        ({"type": "textfield", "key": "l", "description": "{{1 +}}"}, "description"),
+        (
+            {
+                "type": "number",
+                "key": "n",
+                "appearance": {"suffixAdorner": "{{a in [1, 2] and b}}"},
+            },
+            "appearance.suffixAdorner",
+        ),
+        (
+            {"type": "radio", "key": "r", "values": [{"label": "{{x}}", "value": "x"}]},
+            "option labels",
+        ),
+        (
+            {"type": "text", "id": "Text_1", "text": "![logo](https://example.com/logo.png)"},
+            "content security policy",
+        ),
+        ({"type": "filepicker", "key": "f", "accept": ".docx,text/plain"}, "every upload"),
+        ({"type": "filepicker", "key": "f", "accept": "{{types}}"}, "accept"),
         ({"type": "image", "id": "Image_1", "source": "http://example.com/a.png"}, "https"),
         ({"type": "button", "id": "Button_1", "action": "open"}, "action"),
         ({"type": "datetime", "key": "w", "subtype": "week"}, "subtype"),
@@ -612,6 +640,48 @@ def test_what_the_panel_cannot_show_or_judge_is_refused(
     name = component.get("key") or component.get("id")
     assert "'checked'" in problems[0] and f"'{name}'" in problems[0]
     assert words in problems[0]
+
+
+def test_python_only_syntax_is_refused_when_the_form_is_checked() -> None:
+    """JavaScript reads ``\\A`` and ``\\Z`` as the letters A and Z, where Python reads
+    anchors; possessive quantifiers, atomic groups and ``(?P<…>)`` are errors in JS."""
+    for pattern, words in [
+        (r"\A\d+\Z", "letter"),
+        (r"\d++", "nothing to repeat"),
+        (r"(?>\d)", "atomic"),
+        (r"(?P<year>\d{4})", "Python syntax"),
+    ]:
+        problems = check_form(
+            {
+                "id": "p",
+                "components": [{"type": "textfield", "key": "a", "validate": {"pattern": pattern}}],
+            }
+        )
+        assert len(problems) == 1 and words in problems[0], (pattern, problems)
+
+
+def test_an_image_the_page_would_block_shows_its_words_and_is_refused() -> None:
+    """form-js shows any image a text block's markdown names; the page's content security
+    policy lets only inline data through, so the panel refuses the form at deployment and,
+    for a source that comes from a variable, shows the image's words instead."""
+    schema = {
+        "id": "md",
+        "components": [
+            {"type": "text", "id": "Text_1", "text": "![Our logo](https://example.com/l.png)"}
+        ],
+    }
+    (problem,) = check_form(schema)
+    assert "Text_1" in problem and "content security policy" in problem
+    templated = {
+        "id": "md",
+        "components": [{"type": "text", "id": "Text_1", "text": "![Our logo]({{logo}})"}],
+    }
+    assert check_form(templated) == []
+    (node,) = page_fields(
+        templated, values={}, errors={}, variables={"logo": "https://example.com/l.png"}
+    )
+    assert isinstance(node, ContentNode)
+    assert node.html == "<p>Our logo</p>"
 
 
 @pytest.mark.parametrize(
@@ -1127,3 +1197,122 @@ def test_parts_a_condition_on_the_answers_may_hide_are_marked_and_judged_on_requ
     assert hidden_now(schema, {"more": "true"}, {"vip": True}) == []
     html = render_task_page(schema, variables={"vip": True})
     assert f'<div data-condition="{live["details"]}">' in html
+
+
+# Templating, file answers and fixed wording.
+
+
+def test_templates_are_shown_evaluated_never_as_written() -> None:
+    schema = form(
+        {
+            "type": "textfield",
+            "key": "city",
+            "label": "City of {{customer.name}}",
+            "description": "{{#if vip}}Priority case {{caseNumber}}{{/if}}",
+            "appearance": {"prefixAdorner": "{{country}}"},
+        },
+        {"type": "text", "id": "Text_1", "text": "Dear **{{customer.name}}**, {{count(items)}}"},
+        {"type": "html", "id": "Html_1", "content": "<p>{{note}}</p>"},
+    )
+    variables = {
+        "customer": {"name": "Ala"},
+        "vip": True,
+        "caseNumber": "KR-1",
+        "country": "PL",
+        "items": [1, 2],
+        "note": "<b>bold?</b>",
+    }
+    field, text, block = page_fields(schema, values={}, errors={}, variables=variables)
+    assert isinstance(field, FieldNode)
+    assert (field.label, field.description, field.prefix) == (
+        "City of Ala",
+        "Priority case KR-1",
+        "PL",
+    )
+    assert isinstance(text, ContentNode) and isinstance(block, ContentNode)
+    assert text.html == "<p>Dear <strong>Ala</strong>, 2</p>"
+    # What a template inserts into HTML is text, as form-js escapes it.
+    assert block.html == "<p>&lt;b&gt;bold?&lt;/b&gt;</p>"
+    rendered = render_form_page(schema, variables=variables, locale="en")
+    assert "{{" not in rendered and "}}" not in rendered
+    # The panel gives the form the variables its templates read, and only those.
+    assert variable_names(schema) >= {"customer", "vip", "caseNumber", "country", "items", "note"}
+
+
+def test_a_loop_reads_its_items_and_what_parent_reaches() -> None:
+    schema = form(
+        {
+            "type": "text",
+            "id": "Text_1",
+            "text": "{{#loop owners}}\n- {{name}} ({{parent.currency}})\n{{/loop}}",
+        }
+    )
+    assert variable_names(schema) == {"owners", "currency"}
+    (node,) = page_fields(
+        schema,
+        values={},
+        errors={},
+        variables={"owners": [{"name": "Ala"}, {"name": "Ola"}], "currency": "PLN"},
+    )
+    assert isinstance(node, ContentNode)
+    assert node.html == "<ul><li>Ala (PLN)</li><li>Ola (PLN)</li></ul>"
+
+
+def test_a_strict_text_shows_nothing_for_a_condition_that_is_not_boolean() -> None:
+    strict = {"type": "text", "id": "Text_1", "text": "a{{#if n}}b{{/if}}c", "strict": True}
+    loose = {**strict, "strict": False}
+    shown = [
+        page_fields(form(component), values={}, errors={}, variables={"n": 1})[0]
+        for component in (strict, loose)
+    ]
+    assert [getattr(node, "html", None) for node in shown] == ["<p>ac</p>", "<p>abc</p>"]
+
+
+def test_a_file_pickers_answer_is_its_uploads_and_a_required_one_needs_one() -> None:
+    schema = form(
+        {"type": "checkbox", "key": "hasIncome", "label": "Income?"},
+        {
+            "type": "filepicker",
+            "key": "incomeProof",
+            "label": "Proof of income",
+            "multiple": False,
+            "validate": {"required": True},
+            "conditional": {"hide": "=hasIncome != true"},
+        },
+        {"type": "filepicker", "key": "extra", "label": "Extra", "validate": {"required": True}},
+    )
+    with use_locale("en"):
+        answers, errors = read_submission(schema, {"hasIncome": "true"}, {}, TODAY, files={})
+        assert errors == {"incomeProof": "Add “Proof of income”.", "extra": "Add “Extra”."}
+        answers, errors = read_submission(
+            schema, {}, {}, TODAY, files={"incomeProof": ["d1"], "extra": ["d2", "d3"]}
+        )
+    # Hidden by its condition, the proof is neither required nor kept.
+    assert errors == {}
+    assert answers == {"hasIncome": False, "extra": ["d2", "d3"]}
+    answers, errors = read_submission(
+        schema, {"hasIncome": "true"}, {}, TODAY, files={"incomeProof": ["d1", "d4"]}
+    )
+    assert answers["incomeProof"] == ["d4"] and "incomeProof" not in errors
+    # Without the uploads (a draft, the API's own reading), file pickers are left out.
+    assert read_submission(schema, {"hasIncome": "true"}, {}, TODAY) == ({"hasIncome": True}, {})
+
+
+def test_a_consent_is_worded_in_fixed_text() -> None:
+    """The panel records a consent with the words of the form's text blocks and the
+    checkbox, as written: with templating they would not be the words shown."""
+    consent = {"consent": "true"}
+    problems = problems_of(
+        {"type": "text", "id": "Text_1", "text": "I, {{name}}, agree."},
+        {"type": "checkbox", "key": "agree", "label": "=label", "properties": consent},
+        {"type": "checkbox", "key": "other", "label": "{{x}} is fine here"},
+    )
+    assert len(problems) == 2, problems
+    assert "'Text_1'" in problems[0] and "fixed text" in problems[0]
+    assert "'agree'" in problems[1] and "label" in problems[1]
+    coded = problems_of(
+        {"type": "text", "id": "Text_1", "text": "Run `this`."},
+        {"type": "checkbox", "key": "agree", "label": "I agree", "properties": consent},
+    )
+    assert len(coded) == 1 and "code or images" in coded[0]
+    assert problems_of({"type": "text", "id": "Text_1", "text": "Hi {{name}}, run `this`."}) == []

@@ -4,6 +4,7 @@ the guarantees that outlive a request: logout, the client's address, what was si
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import secrets
@@ -31,6 +32,7 @@ from panel_core.db.models import SignatureRecord, TaskSubmission
 from tests import credit
 from tests.conftest import Stack
 from tests.helpers import (
+    PDF_BYTES,
     csrf_headers,
     csrf_token,
     form_token,
@@ -41,6 +43,7 @@ from tests.helpers import (
     sign_in,
     sign_task,
 )
+from tests.pdf_text import pdf_text
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="session")]
 
@@ -272,6 +275,12 @@ async def test_what_was_signed_stays_readable_byte_for_byte(
         await sign_in(client, participant_id)
         sign = await forms_done_until_signing(client)
         shown = (await client.get(f"/api/participant/tasks/{sign['id']}/signing-document")).json()
+        # The page shows the document and offers its PDF: the bytes the code will be bound to.
+        task_page = await client.get(f"/tasks/{sign['id']}", headers={"accept": "text/html"})
+        assert f'name="documentSha256" value="{shown["sha256"]}"' in task_page.text
+        assert f'href="/tasks/{sign["id"]}/signing-document"' in task_page.text
+        preview = await client.get(f"/tasks/{sign['id']}/signing-document")
+        assert (await client.get(shown["contentUrl"])).content == preview.content
         signed = await sign_task(client, sign["id"], who["phone"], stack.settings.redis_url)
         assert signed.status_code == 202
 
@@ -284,10 +293,18 @@ async def test_what_was_signed_stays_readable_byte_for_byte(
         again = await client.get(f"/api/participant/signatures/{listed['id']}/content")
 
     assert download.status_code == again.status_code == 200
-    assert download.content == again.content == shown["text"].encode()
+    assert download.content == again.content == preview.content
     assert hashlib.sha256(download.content).hexdigest() == shown["sha256"]
+    assert download.headers["content-type"] == again.headers["content-type"] == "application/pdf"
     assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["content-disposition"].endswith(".pdf")
+    digest = base64.b64encode(bytes.fromhex(shown["sha256"])).decode()
+    assert download.headers["repr-digest"] == f"sha-256=:{digest}:"
     assert "Download what you signed" in overview.text
+    # The file the participant attached is in its appendix, by name and fingerprint.
+    signed_text = pdf_text(download.content)
+    assert "income-proof.pdf" in signed_text
+    assert hashlib.sha256(PDF_BYTES).hexdigest() in signed_text
 
     # Someone else's session gets the same answer as for no such document.
     other = await open_case_via_channel(stack.settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
@@ -295,6 +312,11 @@ async def test_what_was_signed_stays_readable_byte_for_byte(
         await sign_in(stranger, other["participants"][0]["participantId"])
         assert (await stranger.get(f"/documents/signed/{listed['id']}")).status_code == 404
         assert (await stranger.get(f"/documents/signed/{uuid.uuid4()}")).status_code == 404
+        content = f"/api/participant/signatures/{listed['id']}/content"
+        assert (await stranger.get(content)).status_code == 404
+        # Nor does anyone else see the document of a task of someone else's.
+        assert (await stranger.get(f"/tasks/{sign['id']}/signing-document")).status_code == 404
+        assert (await stranger.get(shown["contentUrl"])).status_code == 404
 
     # The database itself refuses to change a signature.
     async with sessions() as session:

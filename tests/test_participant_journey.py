@@ -149,8 +149,9 @@ async def test_a_participant_does_their_whole_share_in_the_browser(
 
         # Signing: the code goes by SMS and names the start of the document's fingerprint.
         await open_task(page, panel, "Podpisz wniosek")
-        document = await page.inner_text(".document-to-sign")
-        assert "8200" in document and "zaswiadczenie.pdf" in document
+        document = " ".join((await page.inner_text(".document-to-sign")).split())
+        # The amount as Polish writes it; the file named, and fingerprinted in the appendix.
+        assert "8 200,00" in document and "zaswiadczenie.pdf" in document
         await axe_clean(page, "signing")
         fingerprint = await page.inner_text(".fingerprint")
         await page.click("button[formaction$='/signing-code']")

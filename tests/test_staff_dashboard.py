@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import date
@@ -33,6 +34,7 @@ from panel_core.db.models import (
     EngineProcessInstance,
     PanelTask,
     ProcessInstanceState,
+    SignatureRecord,
     SmsMessage,
     SubmissionState,
     TaskSubmission,
@@ -41,7 +43,15 @@ from panel_core.identity.pesel import make_pesel
 from panel_core.settings import Settings
 from staff.app import create_app
 from staff.oidc import OidcClient, SignInError
-from tests.helpers import PDF_BYTES, csrf_token, eventually, sign_in
+from tests import credit
+from tests.helpers import (
+    PDF_BYTES,
+    csrf_token,
+    eventually,
+    open_case_via_channel,
+    sign_in,
+)
+from tests.helpers import person as participant
 from tests.keycloak_login import (
     authorization_code,
     browser,
@@ -461,3 +471,52 @@ async def test_a_rejected_document_reaches_the_participant_and_a_new_one_is_acce
     async with sessions() as session:
         stored = await session.get(Document, new.id)
     assert stored is not None and stored.state is DocumentState.ACCEPTED
+
+
+async def test_staff_download_what_a_participant_signed_from_the_case_page(
+    people: Opener,
+    in_review: CaseInReview,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        signature = await session.scalar(
+            select(SignatureRecord).where(SignatureRecord.case_id == in_review.case_id)
+        )
+    assert signature is not None
+    celina = await people()
+    await celina.sign_in("celina.konsultant")
+    case_path = f"/cases/{in_review.case_id}"
+    link = f"{case_path}/signatures/{signature.id}"
+    case_page = await celina.page(case_path)
+    assert f'href="{link}"' in case_page.text
+    assert signature.document_sha256 in case_page.text
+
+    download = await celina.client.get(link)
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    # Byte for byte what the participant's code was bound to.
+    assert download.content == signature.content
+    assert hashlib.sha256(download.content).hexdigest() == signature.document_sha256
+    downloads = await staff_events(sessions, audit.DOCUMENT_DOWNLOADED, in_review.case_id)
+    [event] = [e for e in downloads if e.details.get("signature") == str(signature.id)]
+    assert event.actor_kind == "staff" and event.staff_name == "Celina Wiśniewska"
+    assert event.participant_id == signature.participant_id
+
+    # The case page's rule: a case nobody may see here is a 404, and so is a signature
+    # asked for through a case it does not belong to.
+    other = await open_case_via_channel(settings, [participant(credit.ROLE_PRIMARY_BORROWER, 0)])
+    for path in (
+        f"/cases/{other['caseId']}/signatures/{signature.id}",
+        f"/cases/{uuid.uuid4()}/signatures/{signature.id}",
+        f"{case_path}/signatures/{uuid.uuid4()}",
+    ):
+        assert (await celina.page(path)).status_code == 404, path
+    assert (await celina.page(f"/cases/{uuid.uuid4()}")).status_code == 404
+    # Nobody signed out gets it.
+    stranger = await people()
+    refused = await stranger.client.get(
+        link, headers={"accept": "text/html"}, follow_redirects=False
+    )
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")

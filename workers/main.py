@@ -21,8 +21,11 @@ import httpx
 from pyzeebe import ZeebeWorker, create_insecure_channel
 from redis.asyncio import Redis
 
+from panel_core.branding import bank_sms
+from panel_core.cases.retention import RetentionJob
 from panel_core.clock import SystemClock
 from panel_core.db.session import create_engine, create_session_factory
+from panel_core.documents.storage import LocalDiskStorage
 from panel_core.engine.rest import CamundaRestClient
 from panel_core.identity.service import LoginService
 from panel_core.notifications.sms_providers import SmsConfigurationError, build_provider
@@ -63,6 +66,7 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
                 redis,
                 settings.worker_max_concurrency,
                 public_base_url=settings.public_base_url,
+                branding_file=settings.branding_file,
             )
         )
         login = LoginService(settings, sessions, redis, SystemClock())
@@ -91,6 +95,11 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
             ),
             "sms-outbox": sms.run(stopped, settings.sms_dispatch_interval_seconds),
         }
+        retention = RetentionJob(
+            sessions, LocalDiskStorage(settings.document_storage_dir), SystemClock()
+        )
+        if settings.retention_interval_seconds > 0:
+            loops["retention"] = retention.run(stopped, settings.retention_interval_seconds)
         tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
         server = None
         if settings.worker_http_port:
@@ -145,6 +154,9 @@ def main() -> int:
     configure_logging()
     try:
         settings = get_settings()
+        # The bank's SMS wording is read from its branding file: a broken one stops the
+        # workers at start, not at the first message.
+        bank_sms(settings.branding_file)
     except (SettingsError, ValueError) as exc:
         log.error("cannot start the workers: %s", exc)
         return EXIT_CONFIG

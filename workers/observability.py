@@ -19,7 +19,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core.engine.rest import CamundaRestClient
-from panel_core.health import readiness, refresh_outbox_gauges, refresh_stream_gauges
+from panel_core.health import (
+    readiness,
+    refresh_outbox_gauges,
+    refresh_retention_gauges,
+    refresh_stream_gauges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,10 @@ def create_observability_app(probes: WorkerProbes) -> Litestar:
             await refresh_outbox_gauges(probes.sessions)
         except Exception as exc:
             log.warning("outbox gauges not refreshed: %s", exc)
+        try:
+            await refresh_retention_gauges(probes.sessions)
+        except Exception as exc:
+            log.warning("retention gauges not refreshed: %s", exc)
         try:
             await refresh_stream_gauges(probes.redis, probes.consumer_group)
         except Exception as exc:

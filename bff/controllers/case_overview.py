@@ -13,8 +13,8 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.controllers.participant_pages import session_context
-from bff.dependencies import ParticipantContext, ParticipantController
-from panel_core.cases import case_types
+from bff.dependencies import OPT_SHOWS, ParticipantContext, ParticipantController
+from panel_core.cases import case_types, closure
 from panel_core.cases.overview import build_overview
 from panel_core.cases.service import get_case_with_participants
 from panel_core.db.models import TaskState
@@ -24,6 +24,8 @@ from panel_core.tasks.signing import participant_signatures
 class CaseOverviewController(ParticipantController):
     path = "/case"
     include_in_schema = False
+    # After closure the page shows what the case type's rule leaves visible.
+    opt = {OPT_SHOWS: closure.STATUS}  # noqa: RUF012 - Litestar reads class attributes
 
     @get("/")
     async def overview(
@@ -68,6 +70,9 @@ async def overview_page(
                 )
                 if s.content
             ],
+            # What of a closed case the participant still sees, and until when.
+            "shows": participant.shows,
+            "access_until": case.access_until if case.closed_at is not None else None,
             "replaced": replaced,
             "replacement_errors": dict(replacement_errors or {}),
             "document_max_mb": settings.document_max_bytes // (1024 * 1024),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.controllers.case_overview import overview_page
 from bff.controllers.channel_api import channel_guard
-from bff.dependencies import ParticipantContext, ParticipantController
+from bff.dependencies import OPT_SHOWS, ParticipantContext, ParticipantController
 from panel_core.audit import activity
 from panel_core.audit import log as audit
+from panel_core.cases import closure
 from panel_core.db.models import Document, DocumentState, SignatureRecord, TaskState
 from panel_core.documents.service import (
     download_name,
@@ -34,7 +34,7 @@ from panel_core.documents.storage import DocumentStorage
 from panel_core.notifications.live import DOCUMENTS_CHANGED, publish_case_update
 from panel_core.tasks.service import get_participant_task
 from panel_core.tasks.signing import get_participant_signature, participant_signatures
-from panel_web.downloads import content_disposition
+from panel_web.downloads import content_disposition, exact_bytes
 from panel_web.multipart import EXCLUDE_FROM_CSRF, read_form
 from panel_web.request import client_of
 from panel_web.uploads import ReplacementSaver, UploadSaver, filepicker_answers
@@ -45,6 +45,7 @@ NOT_FOUND = "Not found"
 class DocumentsController(ParticipantController):
     path = "/documents"
     include_in_schema = False
+    opt = {OPT_SHOWS: closure.DOCUMENTS}  # noqa: RUF012 - Litestar reads class attributes
 
     @get("/{document_id:uuid}")
     async def download(
@@ -118,17 +119,11 @@ async def signed_document(
     if signature is None or not signature.content:
         raise NotFoundException(NOT_FOUND)
     await record_download(request, db, participant, signature=str(signature.id))
-    return Response(
+    return exact_bytes(
         signature.content,
         media_type=signature.media_type,
-        headers={
-            "Content-Disposition": content_disposition(signature.filename),
-            "Cache-Control": "no-store",
-            # The fingerprint the SMS code was bound to (RFC 9530), for the reader to compare.
-            "Repr-Digest": "sha-256=:"
-            + base64.b64encode(bytes.fromhex(signature.document_sha256)).decode()
-            + ":",
-        },
+        filename=signature.filename,
+        sha256=signature.document_sha256,
     )
 
 
@@ -155,6 +150,7 @@ def signature_out(signature: SignatureRecord) -> SignatureOut:
 class ParticipantSignaturesApiController(ParticipantController):
     path = "/api/participant/signatures"
     tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
+    opt = {OPT_SHOWS: closure.DOCUMENTS}  # noqa: RUF012
 
     @get("/")
     async def list_signatures(

@@ -10,7 +10,8 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent
 
-from bff.dependencies import ParticipantContext, ParticipantController
+from bff.dependencies import OPT_SHOWS, ParticipantContext, ParticipantController
+from panel_core.cases import closure
 from panel_core.notifications.live import case_channel
 from panel_web.live import update_stream
 
@@ -18,6 +19,7 @@ from panel_web.live import update_stream
 class LiveEventsController(ParticipantController):
     path = "/events"
     include_in_schema = False
+    opt = {OPT_SHOWS: closure.STATUS}  # noqa: RUF012 - Litestar reads class attributes
 
     @get("/")
     async def events(

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
-from litestar.response import Redirect
+from litestar.response import Redirect, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.dependencies import ParticipantContext, provide_participant
@@ -20,7 +20,8 @@ from panel_core.db.models import PanelTask, TaskState
 from panel_core.i18n import N_
 from panel_core.i18n import gettext as _
 from panel_core.tasks.service import get_participant_task
-from panel_core.tasks.signing import CodeRequest, signature_components
+from panel_core.tasks.signing import CodeRequest, SignableDocument, signature_components
+from panel_web.downloads import exact_bytes
 
 NOT_FOUND = "Not found"
 # The API's answers when no code is sent; the task page shows the same texts (task.html.j2).
@@ -73,10 +74,29 @@ async def _send_code(
     return sent
 
 
+async def _document(
+    db: AsyncSession, participant: ParticipantContext, task_id: uuid.UUID
+) -> SignableDocument:
+    await _signing_task(db, participant, task_id)
+    context = await signing_context(db, participant)
+    if context is None:
+        raise NotFoundException(NOT_FOUND)
+    return context.document
+
+
+def _pdf(document: SignableDocument) -> Response[bytes]:
+    return exact_bytes(
+        document.content,
+        media_type=document.media_type,
+        filename=document.filename,
+        sha256=document.sha256,
+    )
+
+
 class SigningPagesController(Controller):
     path = "/tasks"
     include_in_schema = False
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"participant": Provide(provide_participant)}  # noqa: RUF012
 
     @post("/{task_id:uuid}/signing-code")
     async def send_code(
@@ -94,17 +114,32 @@ class SigningPagesController(Controller):
         )
         return Redirect(path=f"/tasks/{task_id}?code={outcome.value}#{anchor}", status_code=303)
 
+    @get("/{task_id:uuid}/signing-document")
+    async def document_pdf(
+        self,
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: FromPath[uuid.UUID],
+    ) -> Response[bytes]:
+        """The PDF the task page shows, to keep or read elsewhere before signing it."""
+        return _pdf(await _document(db, participant, task_id))
+
 
 class SigningDocumentOut(msgspec.Struct, rename="camel"):
     title: str
-    text: str
+    # The SHA-256 of the PDF: the one the SMS names and the code is bound to.
     sha256: str
+    media_type: str
+    filename: str
+    size_bytes: int
+    # Where the PDF is, byte for byte what a code sent now would sign.
+    content_url: str
 
 
 class SigningApiController(Controller):
     path = "/api/participant/tasks"
     tags = ["participant"]  # noqa: RUF012 - Litestar reads class attributes
-    dependencies = {"participant": Provide(provide_participant, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"participant": Provide(provide_participant)}  # noqa: RUF012
 
     @get("/{task_id:uuid}/signing-document")
     async def document(
@@ -113,12 +148,25 @@ class SigningApiController(Controller):
         participant: NamedDependency[ParticipantContext],
         task_id: FromPath[uuid.UUID],
     ) -> SigningDocumentOut:
-        await _signing_task(db, participant, task_id)
-        context = await signing_context(db, participant)
-        if context is None:
-            raise NotFoundException(NOT_FOUND)
-        doc = context.document
-        return SigningDocumentOut(title=doc.title, text=doc.text, sha256=doc.sha256)
+        doc = await _document(db, participant, task_id)
+        return SigningDocumentOut(
+            title=doc.title,
+            sha256=doc.sha256,
+            media_type=doc.media_type,
+            filename=doc.filename,
+            size_bytes=len(doc.content),
+            content_url=f"{self.path}/{task_id}/signing-document/content",
+        )
+
+    @get("/{task_id:uuid}/signing-document/content")
+    async def document_content(
+        self,
+        db: NamedDependency[AsyncSession],
+        participant: NamedDependency[ParticipantContext],
+        task_id: FromPath[uuid.UUID],
+    ) -> Response[bytes]:
+        """The document to sign (application/pdf); its SHA-256 is ``sha256`` above."""
+        return _pdf(await _document(db, participant, task_id))
 
     @post("/{task_id:uuid}/signing-code", status_code=202)
     async def send_code(

@@ -25,7 +25,7 @@ from panel_core.tasks.consents import record_consents
 from panel_core.tasks.service import get_participant_task
 from panel_core.tasks.work import judge, send
 from panel_core.variables import form_variables
-from panel_web.uploads import filepicker_answers
+from panel_web.uploads import uploaded_files
 
 ANSWERS_TOO_LARGE = N_("Your answers are too long to send. Shorten them and try again.")
 
@@ -60,11 +60,12 @@ async def complete_participant_task(
         return CompletionResult(form_unsupported=True)
     actor = ParticipantActor(participant.case_id, participant.participant_id)
     answers, errors = judge(
-        task, submitted, variables=await form_variables(db, task), today=form_today(state.clock)
+        task,
+        submitted,
+        variables=await form_variables(db, task),
+        today=form_today(state.clock),
+        files=await uploaded_files(db, task, participant.participant_id),
     )
-    files, file_errors = await filepicker_answers(db, task, participant.participant_id)
-    answers.update(files)
-    errors.update(file_errors)
     if errors:
         return CompletionResult(errors=errors)
     # Last, so a code is used up only when everything else on the page is right.

@@ -30,6 +30,8 @@ DOCUMENT_REPLACED: Final = "document.replaced"
 DOCUMENT_SIGNED: Final = "document.signed"
 CASE_STATUS_CHANGED: Final = "case.status-changed"
 CASE_OPENED: Final = "case.opened"
+# The retention job purged a closed case's personal data (the kinds and row counts).
+CASE_PURGED: Final = "case.purged"
 # The case entered a final status and its decision SMS was queued for the participants.
 DECISION_SENT: Final = "decision.sent"
 # The staff dashboard.

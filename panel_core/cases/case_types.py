@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from xml.etree import ElementTree
 
 import msgspec
@@ -28,7 +28,7 @@ from panel_core import constants as c
 from panel_core.db.models import Case, CaseTypeDescriptor, CaseTypeDescriptorVersion
 from panel_core.forms.submission import sent_names
 from panel_core.i18n import LOCALES, gettext, pick
-from panel_core.notifications.sms_templates import CASE_TYPE_TEXTS, placeholders
+from panel_core.notifications.sms_templates import CASE_TYPE_TEXTS, text_problems
 
 DESCRIPTOR_SUFFIX = ".case.json"
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -75,6 +75,43 @@ class Stage(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     description: Texts = msgspec.field(default_factory=dict)
 
 
+# What a closed case may still have purged: the personal data of its participants, by kind.
+PURGEABLE = (
+    # Uploaded files (the bytes in storage, and their rows).
+    "documents",
+    # The signed documents' bytes: a bank that keeps signed contracts in its own archive
+    # may purge them here; one that relies on the panel's copy leaves them out.
+    "signatures",
+    # Form answers, the values sent to the process and mirrored back, the bank's reason.
+    "answers",
+    "drafts",
+    # The keyed hashes of the PESEL fragment and of the whole PESEL: after them, nobody
+    # can sign in to the case and the customer card no longer finds it.
+    "identity",
+    # Phone numbers, of the participants and of the texts sent to them (with the texts).
+    "phones",
+)
+# What participants see of a closed case while they may still sign in.
+Shows = Literal["status", "documents", "everything"]
+
+
+class AfterClosure(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """How long a closed case stays open to its participants, and when its data goes."""
+
+    # Days after the closure during which participants may still sign in; 0 ends access
+    # at once. After it, signing in answers as for a case that does not exist.
+    access_days: int = 30
+    # "status": the case's status and decision only; "documents": also the documents and
+    # what they signed; "everything": the whole case as it was, read only.
+    shows: Shows = "status"
+    # Days after the closure when the retention job purges personal data (at least
+    # ``access_days``).
+    purge_after_days: int = 365
+    # What it purges (PURGEABLE); all of it when left out. The case's anonymised record
+    # (type, status, dates, roles) and the audit log are always kept.
+    purge: tuple[str, ...] = PURGEABLE
+
+
 class Status(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     label: Texts
     next: Texts
@@ -91,6 +128,10 @@ class Status(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     # (its key) in the case's latest completed bank task, kept in the panel like every
     # free-text answer (e.g. the analyst's "decisionReason").
     reason_answer: str = ""
+    # A final status's own rule for after the closure (the outcome: access after an
+    # approval may last until the products are set up, after a refusal a few days); the
+    # case type's ``afterClosure`` when left out.
+    after_closure: AfterClosure | None = None
 
 
 class DocumentType(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -130,6 +171,15 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     tasks: dict[str, Texts] = msgspec.field(default_factory=dict)
     documents: dict[str, DocumentType] = msgspec.field(default_factory=dict)
     faq: list[FaqEntry] = msgspec.field(default_factory=list)
+    # After the case closes (a final status, or the process ending without one).
+    after_closure: AfterClosure = msgspec.field(default_factory=AfterClosure)
+
+    def closure_rule(self, status: str) -> AfterClosure:
+        """The after-closure rule of a case closed in ``status`` (any status, or none)."""
+        entry = self.statuses.get(status)
+        if entry is not None and entry.final and entry.after_closure is not None:
+            return entry.after_closure
+        return self.after_closure
 
     @property
     def first_status(self) -> str:
@@ -251,17 +301,7 @@ def _message_problems(descriptor: Descriptor) -> list[str]:
             known = ", ".join(sorted(CASE_TYPE_TEXTS))
             problems.append(f"messages.{purpose}: not a text a case type words (only {known})")
             continue
-        allowed, required = CASE_TYPE_TEXTS[purpose]
-        for locale, text in sorted(texts.items()):
-            try:
-                names = placeholders(text)
-            except ValueError as exc:
-                problems.append(f"messages.{purpose}.{locale}: {exc}")
-                continue
-            for name in sorted(names - allowed):
-                problems.append(f"messages.{purpose}.{locale}: unknown placeholder {{{name}}}")
-            for name in sorted(required - names):
-                problems.append(f"messages.{purpose}.{locale}: lacks {{{name}}}")
+        problems.extend(text_problems(f"messages.{purpose}", purpose, texts))
     return problems
 
 
@@ -281,6 +321,18 @@ def _role_problems(descriptor: Descriptor) -> list[str]:
     return problems
 
 
+def _closure_problems(where: str, rule: AfterClosure) -> list[str]:
+    problems = []
+    if rule.access_days < 0:
+        problems.append(f"{where}.accessDays must be 0 or more")
+    if rule.purge_after_days < max(rule.access_days, 0):
+        problems.append(f"{where}.purgeAfterDays must be at least its accessDays")
+    for kind in rule.purge:
+        if kind not in PURGEABLE:
+            problems.append(f"{where}.purge: {kind!r} is not one of {', '.join(PURGEABLE)}")
+    return problems
+
+
 def _decision_problems(status: str, entry: Status) -> list[str]:
     """A final status must tell everyone by SMS; only a final status decides anything."""
     if entry.final:
@@ -293,6 +345,8 @@ def _decision_problems(status: str, entry: Status) -> list[str]:
         problems.append(f"status {status!r} is not final and cannot have an 'sms'")
     if entry.show_reason:
         problems.append(f"status {status!r} is not final and cannot have 'showReason'")
+    if entry.after_closure is not None:
+        problems.append(f"status {status!r} is not final and cannot have 'afterClosure'")
     return problems
 
 
@@ -344,6 +398,11 @@ def check(descriptor: Descriptor, bpmn_xml: bytes) -> list[str]:
             problems.append(f"status {status!r} belongs to no stage")
     for status, entry in sorted(descriptor.statuses.items()):
         problems.extend(_decision_problems(status, entry))
+        if entry.final and entry.after_closure is not None:
+            problems.extend(
+                _closure_problems(f"statuses.{status}.afterClosure", entry.after_closure)
+            )
+    problems.extend(_closure_problems("afterClosure", descriptor.after_closure))
     for element in sorted(descriptor.tasks):
         if element not in user_tasks:
             problems.append(f"task {element!r} is not a user task of the model")

@@ -8,7 +8,9 @@ import hmac
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +22,7 @@ from sqlalchemy.orm import selectinload
 from panel_core import constants as c
 from panel_core.audit import activity
 from panel_core.audit import log as audit
-from panel_core.cases import case_types
+from panel_core.cases import case_types, closure
 from panel_core.cases.case_types import Descriptor
 from panel_core.cases.numbers import generate_case_number
 from panel_core.db.models import (
@@ -32,6 +34,7 @@ from panel_core.db.models import (
     PanelTask,
     Participant,
     TaskSubmission,
+    utcnow,
 )
 from panel_core.engine.commands import cancel_key, enqueue_command, start_key
 from panel_core.i18n import DEFAULT_LOCALE, pick, supported
@@ -385,12 +388,15 @@ async def set_case_status(
     reason: str | None = None,
     *,
     base_url: str,
+    at: datetime | None = None,
+    bank_texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> bool:
     """Record the case's business status and the reason the model gave for it.
 
     Entering a final status of the case type also queues the decision SMS for every
     participant with a phone. Zeebe delivers jobs at least once and a model may set a status
-    twice: each person's message has one key per case, so they get it once.
+    twice: each person's message has one key per case, so they get it once. A final status
+    closes the case under its ``afterClosure`` rule (``closure``), from ``at`` (now).
     """
     case = await session.get(Case, case_id)
     if case is None:
@@ -411,8 +417,13 @@ async def set_case_status(
     if not reason and entry is not None and entry.reason_answer:
         reason = await _answered_by_bank(session, case.id, entry.reason_answer)
     case.status_reason = reason or None
+    if entry is not None and entry.final:
+        if changed or case.closed_at is None:
+            closure.close(case, descriptor.closure_rule(status), at or utcnow())
+    elif case.closed_at is not None:
+        closure.reopen(case)
     if changed and entry is not None and entry.final:
-        await _queue_decision(session, case, entry, base_url)
+        await _queue_decision(session, case, entry, base_url, bank_texts)
     return True
 
 
@@ -436,7 +447,11 @@ async def _answered_by_bank(session: AsyncSession, case_id: uuid.UUID, key: str)
 
 
 async def _queue_decision(
-    session: AsyncSession, case: Case, entry: case_types.Status, base_url: str
+    session: AsyncSession,
+    case: Case,
+    entry: case_types.Status,
+    base_url: str,
+    bank_texts: Mapping[str, Mapping[str, str]] | None,
 ) -> None:
     people = await session.scalars(
         select(Participant).where(Participant.case_id == case.id).order_by(Participant.ordinal)
@@ -461,6 +476,7 @@ async def _queue_decision(
             },
             participant_id=person.id,
             case_id=case.id,
+            bank_texts=bank_texts,
         )
         if fresh:
             queued.append(str(person.id))

@@ -322,6 +322,7 @@ def _describe(event: AuditEvent, descriptor: Descriptor) -> str:
             "moved the case to “%(status)s”",
             status=status_label(descriptor, str(details.get("status", ""))),
         ),
+        audit.CASE_PURGED: lambda: _("purged the participants' personal data (retention)"),
     }
     return describe.get(event.event, lambda: event.event)()
 
@@ -329,6 +330,7 @@ def _describe(event: AuditEvent, descriptor: Descriptor) -> str:
 _TIMELINE_EVENTS = frozenset(
     {
         audit.CASE_OPENED,
+        audit.CASE_PURGED,
         audit.INVITATION_SENT,
         audit.LOGIN_SUCCEEDED,
         audit.TASK_COMPLETED,

@@ -113,6 +113,13 @@ class Case(Base):
             "case_number",
             postgresql_ops={"case_number": "varchar_pattern_ops"},
         ),
+        # The retention job's queue: closed cases whose purge is due and not yet done.
+        Index(
+            "ix_case_file_purge_due",
+            "purge_after",
+            postgresql_where=text("purged_at IS NULL"),
+            sqlite_where=text("purged_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -131,6 +138,16 @@ class Case(Base):
     process_instance_key: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set when the case closes (a final status, or its process ends without one), with what
+    # the descriptor's afterClosure rule for that outcome makes of it: until when its
+    # participants may sign in, what they see then, and when its personal data is purged.
+    closed_at: Mapped[datetime | None]
+    access_until: Mapped[datetime | None]
+    access_shows: Mapped[str | None] = mapped_column(String(16))
+    purge_after: Mapped[datetime | None]
+    # The kinds of data (case_types.PURGEABLE) the purge removes.
+    purge_kinds: Mapped[list[str] | None] = mapped_column(JSON)
+    purged_at: Mapped[datetime | None]
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="case", order_by="Participant.ordinal"

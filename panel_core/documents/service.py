@@ -33,6 +33,7 @@ from panel_core.documents.content import (
 )
 from panel_core.documents.scanning import Outcome, Scan, Scanner, Verdict
 from panel_core.documents.storage import DocumentStorage
+from panel_core.forms.files import type_names
 from panel_core.i18n import gettext as _
 from panel_core.i18n import pick
 
@@ -90,15 +91,20 @@ async def store_upload(
     filename: str,
     chunks: AsyncIterator[bytes],
     limits: Limits,
+    accepted: frozenset[str] | None = None,
 ) -> Document:
     """Stream one file to storage, checking type, size and malware on the way, then its whole
     structure once it is stored.
 
-    Nothing is kept of a refused file: a partial write is removed by the storage, a complete
-    one here, before any row refers to it.
+    ``accepted`` is what the field's ``accept`` lets through (see
+    :func:`panel_core.forms.files.accepted_types`): a file of another real type is refused as
+    soon as its first bytes tell its type. Nothing is kept of a refused file: a partial write
+    is removed by the storage, a complete one here, before any row refers to it.
     """
     assert task.case_id is not None
-    received = await _receive(storage, scanner, filename=filename, chunks=chunks, limits=limits)
+    received = await _receive(
+        storage, scanner, filename=filename, chunks=chunks, limits=limits, accepted=accepted
+    )
     return await _keep(
         session,
         storage,
@@ -117,8 +123,25 @@ async def _receive(
     filename: str,
     chunks: AsyncIterator[bytes],
     limits: Limits,
+    accepted: frozenset[str] | None = None,
 ) -> _Received:
     name = clean_filename(filename)
+
+    def judged(media_type: str) -> str:
+        if accepted is None or media_type in accepted:
+            return media_type
+        if not accepted:
+            raise _Refusal(
+                _("“%(name)s” cannot be sent here: this field takes no files.", name=name)
+            )
+        raise _Refusal(
+            _(
+                "“%(name)s” cannot be sent here: this field takes only %(types)s files.",
+                name=name,
+                types=type_names(accepted),
+            )
+        )
+
     digest = hashlib.sha256()
     progress = _Progress()
     head = bytearray()
@@ -140,12 +163,12 @@ async def _receive(
             if progress.media_type is None:
                 head.extend(chunk[: SNIFF_BYTES - len(head)])
                 if len(head) >= SNIFF_BYTES:
-                    progress.media_type = detect(bytes(head)) or _refuse_type(name)
+                    progress.media_type = judged(detect(bytes(head)) or _refuse_type(name))
             digest.update(chunk)
             await scan.feed(chunk)
             yield chunk
         if progress.media_type is None and progress.size:
-            progress.media_type = detect(bytes(head)) or _refuse_type(name)
+            progress.media_type = judged(detect(bytes(head)) or _refuse_type(name))
 
     key = storage.new_key()
     try:

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
+from panel_core.cases import closure
+from panel_core.db.models import utcnow
 from panel_core.engine.instances import record_incident, record_instance_state
 from panel_core.engine.records import (
     ProcessInstanceEvent,
@@ -40,6 +42,8 @@ STREAMS = (
     # instance it does not know yet.
     c.STREAM_INCIDENT,
 )
+# The records of a process's own element that end it.
+ENDING = frozenset({"ELEMENT_COMPLETED", "ELEMENT_TERMINATED"})
 # Where records that cannot be applied are set aside, with the reason, for an operator.
 DEAD_LETTER_STREAM = "panel:engine-records:dead-letter"
 
@@ -54,6 +58,15 @@ async def apply_process_instance(session: AsyncSession, record: ProcessInstanceE
     """One PROCESS_INSTANCE record feeds both the forms' scopes and the instance's state."""
     await record_process_instance(session, record)
     await record_instance_state(session, record)
+    value = record.value
+    if (
+        value.bpmn_element_type == "PROCESS"
+        and record.intent in ENDING
+        and value.parent_process_instance_key <= 0
+    ):
+        await closure.instance_ended(
+            session, value.process_instance_key, record.timestamp or utcnow()
+        )
 
 
 HANDLERS: dict[str, StreamHandler] = {

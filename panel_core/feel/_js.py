@@ -265,3 +265,29 @@ def normalize_context_key(name: str) -> str:
     """lezer-feel's ``normalizeContextKey``, with which feelin matches names to keys."""
     spaced = _SYMBOL_WITH_SPACE.sub(r" \1 ", name)
     return _SPACE_RUN.sub(" ", spaced).strip(JS_SPACE)
+
+
+def subtract(left: Value, right: Value) -> float:
+    """The JavaScript ``-`` operator."""
+    return to_number(left) - to_number(right)
+
+
+def multiply(left: Value, right: Value) -> float:
+    """The JavaScript ``*`` operator."""
+    return to_number(left) * to_number(right)
+
+
+def divide(left: Value, right: Value) -> float:
+    """The JavaScript ``/`` operator, with IEEE results for a zero divisor."""
+    a, b = to_number(left), to_number(right)
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        negative = (a < 0) != (math.copysign(1, b) < 0)
+        return -math.inf if negative else math.inf
+    return a / b
+
+
+def utf16_key(text: str) -> bytes:
+    """A sort key ordering texts as JavaScript compares them: by UTF-16 code units."""
+    return _utf16(text)

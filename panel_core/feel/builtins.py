@@ -15,8 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from panel_core.feel import _js
+from panel_core.feel import _js, jsregex
+from panel_core.feel._fdlibm import js_pow
 from panel_core.feel._js import Value
+from panel_core.feel.errors import FeelError
+from panel_core.feel.values import equals, value_of
 
 # Every built-in of feelin 6.1.1. A single-word one doubles as a variable name in feelin
 # (an unknown variable with such a name is the function), so the parser refuses those names.
@@ -263,7 +266,402 @@ def _ceiling(number: Arg, scale: Arg) -> Value:
     return _js.ceil(number)
 
 
+# String functions on regular expressions: feelin builds them with ``new RegExp(pattern,
+# "u" + flags)``, see panel_core.feel.jsregex.
+
+
+def _regex(pattern: str, flags: str, default: str) -> jsregex.JsRegex | None:
+    """feelin's ``createRegexp``: None where JavaScript refuses the pattern or flags."""
+    unknown = re.sub("[smix]", "", flags)
+    if unknown:
+        return None
+    if "x" in flags:
+        raise FeelError("the regular expression flag 'x' is not implemented by feelin")
+    try:
+        return jsregex.compile_js(pattern, "u" + flags + default)
+    except jsregex.JsSyntaxError:
+        return None
+    except jsregex.JsUnsupportedError as error:
+        raise FeelError(f"the regular expression {pattern!r} is not supported: {error}") from None
+
+
+@_typed("string", "string", "string?")
+def _matches(text: Arg, pattern: Arg, flags: Arg) -> Value:
+    assert isinstance(text, str)
+    assert isinstance(pattern, str)
+    regex = _regex(pattern, flags if isinstance(flags, str) else "", "")
+    return None if regex is None else regex.test(text)
+
+
+@_typed("string", "string", "string", "string?")
+def _replace(text: Arg, pattern: Arg, replacement: Arg, flags: Arg) -> Value:
+    assert isinstance(text, str)
+    assert isinstance(pattern, str)
+    assert isinstance(replacement, str)
+    regex = _regex(pattern, flags if isinstance(flags, str) else "", "g")
+    if regex is None:
+        return None
+    # feelin lets $0 stand for the whole match, as XPath does.
+    return jsregex.replace_all(regex, text, replacement.replace("$0", "$&"))
+
+
+@_typed("string", "string")
+def _split(text: Arg, delimiter: Arg) -> Value:
+    assert isinstance(text, str)
+    assert isinstance(delimiter, str)
+    regex = _regex(delimiter, "", "")
+    return None if regex is None else list(jsregex.split(regex, text))
+
+
+@_typed("string", "string")
+def _substring_before(text: Arg, match: Arg) -> Value:
+    assert isinstance(text, str)
+    assert isinstance(match, str)
+    index = text.find(match)
+    return "" if index < 0 else text[:index]
+
+
+@_typed("string", "string")
+def _substring_after(text: Arg, match: Arg) -> Value:
+    assert isinstance(text, str)
+    assert isinstance(match, str)
+    index = text.find(match)
+    return "" if index < 0 else text[index + len(match) :]
+
+
+@_typed("list", "string?")
+def _string_join(items: Arg, delimiter: Arg) -> Value:
+    assert isinstance(items, list)
+    if any(item is not None and not isinstance(item, str) for item in items):
+        return None
+    separator = delimiter if isinstance(delimiter, str) else ""
+    return separator.join(item for item in items if isinstance(item, str))
+
+
+# List functions.
+
+
+def _js_slice(items: list[Value], start: float, end: float | None = None) -> list[Value]:
+    first, last = _js.slice_bounds(len(items), start, end)
+    return items[first:last]
+
+
+@_typed("list", "number", "number?")
+def _sublist(items: Arg, start: Arg, length: Arg) -> Value:
+    assert isinstance(items, list)
+    assert isinstance(start, float)
+    begin = len(items) + start if start < 0 else start - 1
+    if isinstance(length, _Undefined):
+        return _js_slice(items, begin)
+    # feelin adds a null length as JavaScript does: as 0.
+    return _js_slice(items, begin, begin + (length if isinstance(length, float) else 0.0))
+
+
+def _append(args: list[Value]) -> Value:
+    """feelin's ``append``: only the list and the first item are checked, the rest join."""
+    first = _check("list", args[0])
+    second = _check("any?", args[1])
+    if isinstance(first, _Mismatch) or isinstance(second, _Mismatch):
+        return None
+    assert isinstance(first, list)
+    return [*first, *args[1:]]
+
+
+def _concatenate(args: list[Value]) -> Value:
+    """``[].concat(...)``: list arguments are spread one level, anything else is an item."""
+    result: list[Value] = []
+    for arg in args:
+        if isinstance(arg, list):
+            result.extend(arg)
+        else:
+            result.append(arg)
+    return result
+
+
+@_typed("list", "number", "any?")
+def _insert_before(items: Arg, position: Arg, item: Arg) -> Value:
+    assert isinstance(items, list)
+    assert isinstance(position, float)
+    inserted = None if isinstance(item, _Undefined) else item
+    return [*_js_slice(items, 0, position - 1), inserted, *_js_slice(items, position - 1)]
+
+
+@_typed("list", "number")
+def _remove(items: Arg, position: Arg) -> Value:
+    assert isinstance(items, list)
+    assert isinstance(position, float)
+    return [*_js_slice(items, 0, position - 1), *_js_slice(items, position)]
+
+
+@_typed("list", "any?", "any")
+def _list_replace(items: Arg, position: Arg, item: Arg) -> Value:
+    assert isinstance(items, list)
+    assert not isinstance(item, _Undefined)
+    # feelin takes ``position || match``: a position of 0 (or null) leaves no matcher.
+    if not isinstance(position, float) or position == 0 or math.isnan(position):
+        return None
+    return [*_js_slice(items, 0, position - 1), item, *_js_slice(items, position)]
+
+
+@_typed("list")
+def _reverse(items: Arg) -> Value:
+    assert isinstance(items, list)
+    return items[::-1]
+
+
+@_typed("list", "any")
+def _index_of(items: Arg, match: Arg) -> Value:
+    assert isinstance(items, list)
+    assert not isinstance(match, _Undefined)
+    return [float(index + 1) for index, item in enumerate(items) if _js.strict_equals(item, match)]
+
+
+def _distinct(items: list[Value]) -> list[Value]:
+    kept: list[Value] = []
+    for item in items:
+        if not any(equals(item, seen) is True for seen in kept):
+            kept.append(item)
+    return kept
+
+
+@_typed("list")
+def _distinct_values(items: Arg) -> Value:
+    assert isinstance(items, list)
+    return _distinct(items)
+
+
+@_typed("list")
+def _flatten(items: Arg) -> Value:
+    assert isinstance(items, list)
+    flat: list[Value] = []
+    stack: list[list[Value]] = [items]
+    positions = [0]
+    while stack:
+        current, index = stack[-1], positions[-1]
+        if index == len(current):
+            stack.pop()
+            positions.pop()
+            continue
+        positions[-1] += 1
+        item = current[index]
+        if isinstance(item, list):
+            stack.append(item)
+            positions.append(0)
+        else:
+            flat.append(item)
+    return flat
+
+
+def _list_fn(
+    spec: str, implementation: Callable[[list[Value]], Value]
+) -> Callable[[list[Value]], Value]:
+    """feelin's ``listFn``: one list argument, or the arguments as the list, each checked
+    against ``spec`` but passed on as it was given (a one-item list stays a list)."""
+
+    def invoke(args: list[Value]) -> Value:
+        if not args:
+            return None
+        first = args[0]
+        items = first if len(args) == 1 and isinstance(first, list) else args
+        if any(isinstance(_check(spec, item), _Mismatch) for item in items):
+            return None
+        return implementation(items)
+
+    return invoke
+
+
+def _union(lists: list[Value]) -> Value:
+    for item in lists:
+        if not isinstance(item, list):
+            # feelin calls the array method reduce on it and throws a TypeError.
+            raise FeelError("feelin throws on 'union' of an item that is not a list")
+    return _distinct([item for items in lists if isinstance(items, list) for item in items])
+
+
+def _fold(items: list[Value], pair: Callable[[Value, Value], Value]) -> Value:
+    result = items[0]
+    for item in items[1:]:
+        result = pair(result, item)
+    return result
+
+
+def _mean(items: list[Value]) -> Value:
+    if not items:
+        return None
+    return _js.divide(_fold(items, _js.add), float(len(items)))
+
+
+def _product(items: list[Value]) -> Value:
+    if not items:
+        return None
+    result: Value = 1.0
+    for item in items:
+        result = _js.multiply(result, item)
+    return result
+
+
+def _median(items: list[Value]) -> Value:
+    if not items:
+        return None
+    # Array.prototype.sort without a comparator orders the items as text.
+    ordered = sorted(items, key=lambda item: _js.utf16_key(_js.to_string(item)))
+    middle = len(ordered) / 2 - 1
+    index = math.ceil(middle)
+    if middle == index:
+        return _js.divide(_js.add(ordered[index], ordered[index + 1]), 2.0)
+    return ordered[index]
+
+
+def _stddev(items: list[Value]) -> Value:
+    if len(items) < 2:
+        return None
+    count = float(len(items))
+    mean = _js.divide(_fold(items, _js.add), count)
+    squares = [js_pow(_js.to_number(_js.subtract(item, mean)), 2.0) for item in items]
+    total = _fold(list(squares), _js.add)
+    return math.sqrt(_js.to_number(_js.divide(total, count - 1)))
+
+
+def _mode(items: list[Value]) -> Value:
+    if len(items) < 2:
+        return list(items)
+    counts: dict[str, float] = {}
+    for item in items:
+        key = _js.to_string(item)
+        counts[key] = counts.get(key, 0.0) + 1
+    ordered = sorted(
+        ((key, counts[key]) for key in _js.own_keys(counts)),  # type: ignore[arg-type]
+        key=lambda entry: -entry[1],
+    )
+    top = ordered[0][1]
+    return [_js.string_to_number(key) for key, count in ordered if count == top]
+
+
+def _all(items: list[Value]) -> Value:
+    mixed = False
+    for item in items:
+        if item is False:
+            return False
+        if not isinstance(item, bool):
+            mixed = True
+    return None if mixed else True
+
+
+def _any(items: list[Value]) -> Value:
+    mixed = False
+    for item in items:
+        if item is True:
+            return True
+        if not isinstance(item, bool):
+            mixed = True
+    return None if mixed else False
+
+
+@_typed("any?", "any?")
+def _is(first: Arg, second: Arg) -> Value:
+    if isinstance(first, _Undefined) or isinstance(second, _Undefined):
+        return False
+    return equals(first, second)
+
+
+# Context functions.
+
+# Keys every JavaScript object has through its prototype: feelin would find these where
+# the data has nothing, so the panel does not guess what it would do with them.
+_PROTOTYPE_KEYS: Final = frozenset(
+    {
+        "__proto__", "constructor", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable",
+        "toLocaleString", "toString", "valueOf", "__defineGetter__", "__defineSetter__",
+        "__lookupGetter__", "__lookupSetter__",
+    }
+)  # fmt: skip
+
+
+def _property_key(value: Value) -> str:
+    key = _js.to_string(value)
+    if key == "__proto__":
+        # Object.assign would set the prototype instead of an entry.
+        raise FeelError("the context key '__proto__' is not supported")
+    return key
+
+
+def _own_entries(value: Value) -> list[tuple[str, Value]]:
+    """What ``Object.assign`` copies from a value: an object's entries, a list's items by
+    index, a text's characters; nothing from a number or a boolean."""
+    if isinstance(value, dict):
+        return [(key, value[key]) for key in _js.own_keys(value)]
+    if isinstance(value, list):
+        return [(str(index), item) for index, item in enumerate(value)]
+    if isinstance(value, str):
+        if _js.utf16_length(value) != len(value):
+            raise FeelError("copying the characters of a text beyond the BMP is not supported")
+        return [(str(index), char) for index, char in enumerate(value)]
+    return []
+
+
+@_typed("context", "string")
+def _get_value(context: Arg, key: Arg) -> Value:
+    assert isinstance(context, dict)
+    assert isinstance(key, str)
+    return value_of(key, context)
+
+
+@_typed("context")
+def _get_entries(context: Arg) -> Value:
+    assert isinstance(context, dict)
+    return [{"key": key, "value": value} for key, value in _own_entries(context)]
+
+
+def _context(entries: list[Value]) -> Value:
+    built: dict[str, Value] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or "key" not in entry or "value" not in entry:
+            return None
+        if entry["key"] is None:
+            return None
+        key = _property_key(entry["key"])
+        if key in built:
+            return None
+        built[key] = entry["value"]
+    return built
+
+
+def _context_merge(contexts: list[Value]) -> Value:
+    merged: dict[str, Value] = {}
+    for context in contexts:
+        for key, value in _own_entries(context):
+            merged[_property_key(key)] = value
+    return merged
+
+
+@_typed("context", "list?", "any")
+def _context_put(context: Arg, keys: Arg, value: Arg) -> Value:
+    assert isinstance(keys, list)
+    assert not isinstance(value, _Undefined)
+    return _put(context, keys, value)
+
+
+def _put(context: Arg, keys: list[Value], value: Value) -> Value:
+    if not keys or not isinstance(keys[0], str):
+        return None
+    if context is None or isinstance(context, _Undefined):
+        return None
+    key = _property_key(keys[0])
+    if len(keys) > 1:
+        own = dict(_own_entries(context))
+        if key not in own and (key in _PROTOTYPE_KEYS or key == "length"):
+            # feelin reads the key as a plain JavaScript property, inherited ones included.
+            raise FeelError(f"the context key {key!r} is not supported")
+        inner: Arg = own.get(key, UNDEFINED)
+        value = _put(inner, keys[1:], value)
+        if value is None:
+            return None
+    return {**dict(_own_entries(context)), key: value}
+
+
 _SCALE_NOTE = "the scale argument is not supported"
+_FUNCTION_NOTE = "a matching function (the fourth argument) is not supported"
+_KEYS_NOTE = "give the key or the list of keys as the second argument"
 
 SUPPORTED_FUNCTIONS: Final[dict[str, Function]] = {
     "not": Function(1, 1, _not),
@@ -271,17 +669,47 @@ SUPPORTED_FUNCTIONS: Final[dict[str, Function]] = {
     "string length": Function(1, 1, _string_length),
     "upper case": Function(1, 1, _upper_case),
     "lower case": Function(1, 1, _lower_case),
+    "substring before": Function(2, 2, _substring_before),
+    "substring after": Function(2, 2, _substring_after),
+    "replace": Function(3, 4, _replace),
     "contains": Function(2, 2, _contains),
+    "matches": Function(2, 3, _matches),
     "starts with": Function(2, 2, _starts_with),
     "ends with": Function(2, 2, _ends_with),
+    "split": Function(2, 2, _split),
+    "string join": Function(1, 2, _string_join),
     "string": Function(1, 1, _string),
     "number": Function(1, 3, _number),
+    "list contains": Function(2, 2, _list_contains),
     "count": Function(1, 1, _count),
     "min": Function(1, 1000, _numbers(_js.math_min)),
     "max": Function(1, 1000, _numbers(_js.math_max)),
     "sum": Function(1, 1000, _numbers(_js.add)),
-    "list contains": Function(2, 2, _list_contains),
+    "mean": Function(1, 1000, _list_fn("number", _mean)),
+    "all": Function(1, 1000, _list_fn("any?", _all)),
+    "any": Function(1, 1000, _list_fn("any?", _any)),
+    "sublist": Function(2, 3, _sublist),
+    "append": Function(2, 1000, _append),
+    "concatenate": Function(1, 1000, _concatenate),
+    "insert before": Function(3, 3, _insert_before),
+    "remove": Function(2, 2, _remove),
+    "list replace": Function(3, 3, _list_replace, _FUNCTION_NOTE),
+    "reverse": Function(1, 1, _reverse),
+    "index of": Function(2, 2, _index_of),
+    "union": Function(1, 1000, _list_fn("list", _union)),
+    "distinct values": Function(1, 1, _distinct_values),
+    "flatten": Function(1, 1, _flatten),
+    "product": Function(1, 1000, _list_fn("number", _product)),
+    "median": Function(1, 1000, _list_fn("number", _median)),
+    "stddev": Function(1, 1000, _list_fn("number", _stddev)),
+    "mode": Function(1, 1000, _list_fn("number", _mode)),
+    "is": Function(2, 2, _is),
     "abs": Function(1, 1, _abs),
     "floor": Function(1, 1, _floor, _SCALE_NOTE),
     "ceiling": Function(1, 1, _ceiling, _SCALE_NOTE),
+    "get value": Function(2, 2, _get_value),
+    "get entries": Function(1, 1, _get_entries),
+    "context": Function(1, 1000, _list_fn("context", _context)),
+    "context merge": Function(1, 1000, _list_fn("context", _context_merge)),
+    "context put": Function(3, 3, _context_put, _KEYS_NOTE),
 }

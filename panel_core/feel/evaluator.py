@@ -31,18 +31,12 @@ from panel_core.feel._js import Value
 from panel_core.feel.builtins import SUPPORTED_FUNCTIONS
 from panel_core.feel.errors import FeelError
 from panel_core.feel.parser import Expression, key_conflict, parse
+from panel_core.feel.values import Missing, equals, lookup_entry, value_of
 
 _MAX_SAFE_INTEGER: Final = 2**53
 _SINGLE_LETTERS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 Includes: TypeAlias = "Callable[[Value], bool | None]"
-
-
-class _Missing:
-    pass
-
-
-_MISSING: Final = _Missing()
 
 
 def evaluate(expression: str | Expression, context: Mapping[str, Any]) -> Any:
@@ -122,53 +116,6 @@ def _check_keys(expression: Expression, scope: dict[str, Value]) -> None:
                 stack.append(item)
 
 
-def _lookup(name: str, target: Value) -> Value | _Missing:
-    """feelin's ``getFromContext``: own key, then the key as lezer-feel normalises names."""
-    if isinstance(target, list):
-        # An array's only own property with a name is its length.
-        return float(len(target)) if name == "length" else _MISSING
-    if not isinstance(target, dict):
-        return _MISSING
-    if name in target:
-        return target[name]
-    normalized = _js.normalize_context_key(name)
-    if normalized in target:
-        return target[normalized]
-    for key in _js.own_keys(target):
-        if _js.normalize_context_key(key) == normalized:
-            return target[key]
-    return _MISSING
-
-
-def _value_of(name: str, target: Value) -> Value:
-    found = _lookup(name, target)
-    return None if isinstance(found, _Missing) else found
-
-
-def equals(left: Value, right: Value) -> bool | None:
-    """feelin's ``equals``: null only equals null, other type mismatches give null."""
-    if (left is None) != (right is None):
-        return False
-    if isinstance(left, list) and len(left) < 2:
-        left = left[0] if left else None
-    if isinstance(right, list) and len(right) < 2:
-        right = right[0] if right else None
-    kind = _js.type_of(left)
-    if kind != _js.type_of(right):
-        return None
-    if kind == "nil":
-        return True
-    if isinstance(left, list) and isinstance(right, list):
-        if len(left) != len(right):
-            return False
-        return all(equals(a, b) is True for a, b in zip(left, right, strict=True))
-    if isinstance(left, dict) and isinstance(right, dict):
-        if len(left) != len(right):
-            return False
-        return all(key in right and equals(item, right[key]) is True for key, item in left.items())
-    return left == right
-
-
 def _truthy(value: Value) -> bool:
     """feelin's ``isTruthy``: everything except false and null."""
     return value is not False and value is not None
@@ -185,16 +132,16 @@ class _Evaluator:
         if isinstance(node, n.Constant):
             return node.value
         if isinstance(node, n.Name):
-            return _value_of(node.name, scope)
+            return value_of(node.name, scope)
         if isinstance(node, n.Path):
             target = self.evaluate(node.target, scope)
             if isinstance(target, list):
-                return [_value_of(node.name, item) for item in target]
-            return _value_of(node.name, target)
+                return [value_of(node.name, item) for item in target]
+            return value_of(node.name, target)
         if isinstance(node, n.Filter):
             return self.filter(node, scope)
         if isinstance(node, n.Call):
-            if not isinstance(_lookup(node.function, scope), _Missing):
+            if not isinstance(lookup_entry(node.function, scope), Missing):
                 # A variable of that name shadows the function; feelin cannot call data.
                 return None
             args = [self.evaluate(arg, scope) for arg in node.args]

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from panel_core.feel import jsregex
 from panel_core.feel import nodes as n
 from panel_core.feel._js import normalize_context_key
 from panel_core.feel.builtins import (
@@ -33,6 +34,9 @@ SOFT_KEYWORDS = frozenset(
     {"of", "not", "list", "context", "date", "time", "duration", "days", "years", "months"}
 )
 
+# The functions whose second argument is a regular expression, with the position of their
+# flags argument.
+REGEX_FUNCTIONS = {"matches": 2, "replace": 3, "split": 2}
 _COMPARISON_OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _MAX_NESTING = 40
 _MAX_TREE_DEPTH = 200
@@ -54,6 +58,10 @@ class Expression:
 
     def __str__(self) -> str:
         return self.text
+
+    def nodes(self) -> Iterator[n.Node | n.Interval]:
+        """Every node of the tree."""
+        return _walk(self.root)
 
 
 def parse(expression: str) -> Expression:
@@ -459,6 +467,12 @@ class _Parser:
                 raise self.error(
                     f"date and time functions such as {name!r} are not supported", token
                 )
+            if name == "sort":
+                raise self.error(
+                    "'sort' needs a function to order by, and function definitions are not "
+                    "supported",
+                    token,
+                )
             if name in FEELIN_BUILTINS:
                 raise self.error(f"the built-in function {name!r} is not supported", token)
             raise self.error(f"unknown function {name!r}", token)
@@ -482,7 +496,33 @@ class _Parser:
                 + (f" ({function.note})" if function.note else ""),
                 token,
             )
+        self.check_pattern(name, args)
         return n.Call(name, tuple(args), token.start)
+
+    def check_pattern(self, name: str, args: list[n.Node]) -> None:
+        """Refuse a written-out regular expression the server cannot evaluate as feelin."""
+        if name not in REGEX_FUNCTIONS:
+            return
+        pattern = args[1]
+        if not (isinstance(pattern, n.Constant) and isinstance(pattern.value, str)):
+            return
+        flags = args[REGEX_FUNCTIONS[name]] if len(args) > REGEX_FUNCTIONS[name] else None
+        given = flags.value if isinstance(flags, n.Constant) else ""
+        # Other flags make feelin answer null or throw whatever the pattern.
+        wanted = "".join(dict.fromkeys(given)) if isinstance(given, str) else ""
+        try:
+            jsregex.compile_js(
+                pattern.value, "u" + (wanted if set(wanted) <= {"s", "m", "i"} else "")
+            )
+        except jsregex.JsUnsupportedError as error:
+            raise FeelError(
+                f"the regular expression {pattern.value!r} is not supported: {error}",
+                position=pattern.pos,
+                expression=self.source,
+            ) from None
+        except jsregex.JsSyntaxError:
+            # JavaScript refuses it too: feelin evaluates the call to null.
+            return
 
     def list_literal(self) -> n.Node:
         opening = self.advance()

@@ -11,6 +11,8 @@ form is checked; submit and reset buttons are not shown (the page has its own).
 * :mod:`~panel_core.forms.submission` - reading a whole submission, dynamic-list actions;
 * :mod:`~panel_core.forms.view` - the nodes the task page renders;
 * :mod:`~panel_core.forms.markup` - markdown, sanitised HTML, image sources;
+* :mod:`~panel_core.forms.templates` - templating (``{{ … }}``) in texts, as feelers does it;
+* :mod:`~panel_core.forms.files` - a file picker's ``accept``;
 * :mod:`~panel_core.forms.texts` - translations from custom properties;
 * :mod:`~panel_core.forms.checks` - what ``check_form`` refuses beyond FEEL.
 """

@@ -10,9 +10,17 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from panel_core.constants import FORM_PROPERTY_CONSENT, FORM_PROPERTY_SIGNATURE
 from panel_core.feel import FeelError, parse
-from panel_core.forms.expressions import form_expressions
-from panel_core.forms.markup import safe_image_source
+from panel_core.feel.jsregex import JsSyntaxError, JsUnsupportedError
+from panel_core.forms.expressions import form_expressions, form_texts, option_label
+from panel_core.forms.files import EXTENSIONS, accepted_types, type_names
+from panel_core.forms.markup import (
+    markdown_image_source,
+    markdown_images,
+    safe_image_source,
+    text_html,
+)
 from panel_core.forms.schema import (
     CONTAINER_TYPES,
     FILE_TYPES,
@@ -22,6 +30,7 @@ from panel_core.forms.schema import (
     is_repeating,
     key_path,
 )
+from panel_core.forms.templates import TemplateError, is_template, parse_template
 from panel_core.forms.values import compile_pattern
 
 # Why a component type the panel knows is refused.
@@ -132,12 +141,31 @@ def _problems(component: Mapping[str, Any]) -> Iterator[str]:
     if isinstance(pattern, str) and pattern:
         try:
             compile_pattern(pattern)
-        except re.error as error:
+        except JsSyntaxError as error:
+            yield (
+                f"validate.pattern {pattern!r} is not a JavaScript regular expression, which "
+                f"form-js needs: {error}"
+            )
+        except JsUnsupportedError as error:
             yield f"validate.pattern {pattern!r} cannot be checked by the panel: {error}"
-    for attribute in ("text", "content"):
-        value = component.get(attribute)
-        if isinstance(value, str) and "{{" in value:
-            yield f"{attribute} uses templating ({{{{ … }}}}), which the panel does not render"
+    text = component.get("text")
+    if kind == "text" and isinstance(text, str) and not text.startswith("="):
+        for address in markdown_images(text):
+            if "{{" not in address and markdown_image_source(address) is None:
+                yield (
+                    f"the image {address[:60]!r} in the text is not inline PNG, JPEG, GIF or "
+                    "WebP data (data:image/…;base64,…), the only images the page's content "
+                    "security policy lets through"
+                )
+    if kind in FILE_TYPES and "accept" in component:
+        accept = component.get("accept")
+        if not isinstance(accept, str) or "{{" in accept:
+            yield "accept must be written out: templating in it is not supported"
+        elif accepted_types(accept) == frozenset():
+            yield (
+                f"accept {accept!r} takes none of the files the panel keeps "
+                f"({type_names(frozenset(EXTENSIONS))}): every upload would be refused"
+            )
     source = component.get("source")
     static = isinstance(source, str) and not source.startswith("=")
     if kind == "image" and static and safe_image_source(source) is None:
@@ -170,5 +198,84 @@ def check_form(schema: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"form {form_id!r}, component {component!r}, {path} = {'=' + text!r}: {error}"
             )
+    problems.extend(check_templates(schema))
+    problems.extend(check_fixed_wording(schema))
     problems.extend(check_components(schema))
     return problems
+
+
+def check_templates(schema: Mapping[str, Any]) -> list[str]:
+    """Templates (``{{ … }}``) the panel could not evaluate as form-js does: a page must
+    never show one as written."""
+    form_id = schema.get("id", "?")
+    problems = []
+    for component, path, text in form_texts(schema):
+        name = str(component.get("key") or component.get("id") or "?")
+        where = f"form {form_id!r}, component {name!r}, {path}"
+        if option_label(component, path):
+            problems.append(f"{where}: templating ({{{{ … }}}}) in option labels is not supported")
+        elif not is_template(text):
+            problems.append(
+                f"{where}: '{{{{' without a closing '}}}}' on the same line, which form-js shows "
+                "as written; keep each {{ … }} on one line"
+            )
+        else:
+            try:
+                parse_template(text)
+            except TemplateError as error:
+                problems.append(f"{where}: {error}")
+    return problems
+
+
+def check_fixed_wording(schema: Mapping[str, Any]) -> list[str]:
+    """Wording the panel keeps or prints away from the page must be fixed text.
+
+    A consent is recorded, and a signed application printed, with the form's text blocks
+    and the consent's or signature's label and description as written; templating or an
+    expression there would record words other than those the participant saw. The printed
+    document lays out headings, paragraphs, emphasis, links and lists, so code and images
+    are not used in those texts either.
+    """
+    form_id = schema.get("id", "?")
+    components = list(_components(schema, ()))
+    if not any(_wording_field(component) for component, _base in components):
+        return []
+    problems = []
+    for component, _base in components:
+        name = str(component.get("key") or component.get("id") or "?")
+        if component.get("type") == "text":
+            attributes = ["text"]
+        elif _wording_field(component):
+            attributes = ["label", "description"]
+        else:
+            continue
+        properties = component.get("properties")
+        translations = properties if isinstance(properties, Mapping) else {}
+        texts = [(a, component.get(a)) for a in attributes] + [
+            (f"properties.{key}", value)
+            for key, value in translations.items()
+            if str(key).split(":")[0] in attributes
+        ]
+        for path, value in texts:
+            if not isinstance(value, str):
+                continue
+            where = f"form {form_id!r}, component {name!r}, {path}"
+            if is_template(value):
+                problems.append(
+                    f"{where}: a form with a consent or a signature must word it in fixed "
+                    "text (the panel records it as written): no templating or expressions"
+                )
+            elif component.get("type") == "text" and re.search(r"<(code|img)\b", text_html(value)):
+                problems.append(
+                    f"{where}: a form with a consent or a signature cannot show code or "
+                    "images in its text, which the signed document cannot lay out"
+                )
+    return problems
+
+
+def _wording_field(component: Mapping[str, Any]) -> bool:
+    properties = component.get("properties")
+    if not isinstance(properties, Mapping):
+        return False
+    consent = str(properties.get(FORM_PROPERTY_CONSENT, "")).lower() == "true"
+    return consent or bool(properties.get(FORM_PROPERTY_SIGNATURE))

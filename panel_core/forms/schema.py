@@ -22,7 +22,13 @@ from zoneinfo import ZoneInfo
 
 from panel_core.clock import Clock
 from panel_core.feel import FeelError, evaluate, parse
-from panel_core.forms.expressions import expression_of, form_expressions
+from panel_core.forms.expressions import expression_of, form_expressions, form_texts
+from panel_core.forms.templates import (
+    TemplateError,
+    parse_template,
+    template_text,
+    template_variables,
+)
 
 INPUT_TYPES = frozenset(
     {
@@ -82,6 +88,11 @@ def variable_names(schema: Mapping[str, Any]) -> frozenset[str]:
         try:
             names.update(parse(text).variables)
         except FeelError:
+            continue
+    for _holder, _where, template in form_texts(schema):
+        try:
+            names.update(template_variables(parse_template(template)))
+        except TemplateError:
             continue
     return frozenset(names - SCOPE_NAMES)
 
@@ -356,9 +367,24 @@ def feel_value(value: Any, context: Mapping[str, Any]) -> Any:
         return None
 
 
-def feel_text(value: Any, context: Mapping[str, Any]) -> str:
-    """A text property (a label, a description) that may be FEEL."""
-    return display_text(feel_value(value, context))
+def shown_text(
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    single_line: bool = True,
+    strict: bool = False,
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """A text property as form-js shows it: a template (``{{ … }}`` or ``=…``) evaluated
+    with feelers' rules, and only its first line where form-js shows one line (labels,
+    descriptions, adorners, image sources and alternative texts)."""
+    if isinstance(value, str):
+        return (
+            template_text(value, context, single_line=single_line, strict=strict, escape=escape)
+            or ""
+        )
+    text = display_text(value)
+    return text.split("\n")[0] if single_line else text
 
 
 def feel_number(value: Any, context: Mapping[str, Any]) -> Decimal | None:

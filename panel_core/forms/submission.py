@@ -11,7 +11,7 @@ the ``sendToProcess`` property become process variables.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
@@ -41,7 +41,7 @@ from panel_core.forms.schema import (
     set_path,
     walk,
 )
-from panel_core.forms.values import convert, page_value
+from panel_core.forms.values import convert, file_answer, page_value
 
 # What an empty field holds in form-js, and so what expressions see for it.
 EMPTY_VALUES: Mapping[str, Any] = {"textfield": "", "textarea": "", "checkbox": False}
@@ -226,17 +226,21 @@ def read_submission(
     submitted: Mapping[str, Any],
     variables: Mapping[str, Any] | None = None,
     today: date | None = None,
+    files: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Convert submitted values; returns (answers, errors by field name).
 
     Fields hidden by their condition (evaluated on the task's variables and these answers,
-    as form-js does), read-only and disabled fields are neither required nor kept; nor are
-    file pickers, whose answers the upload code adds. Expression fields are computed here.
+    as form-js does), read-only and disabled fields are neither required nor kept.
+    Expression fields are computed here. ``files`` holds the ids of the documents uploaded
+    to each file picker (by its key): a file picker's answer is those ids, and a required
+    one without any is an error. Without ``files`` file pickers are left out.
     ``today`` is needed by forms with ``disallowPassedDates`` or zoned times.
     """
     reading = read(schema, submitted, variables, today)
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    root = reading.root()
 
     def collect(items: list[Instance]) -> None:
         for instance in items:
@@ -249,6 +253,18 @@ def read_submission(
                 continue
             collect(instance.children)
             name = instance.name
+            if instance.type in FILE_TYPES:
+                if files is not None:
+                    answer, error = file_answer(
+                        instance.component,
+                        files.get(name, ()),
+                        context=expression_context(root, instance.scope),
+                    )
+                    if error:
+                        errors[name] = error
+                    elif answer is not None:
+                        set_path(answers, instance.path, answer)
+                continue
             if not instance.keyed or name in reading.locked:
                 continue
             if name in reading.errors:

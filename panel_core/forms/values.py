@@ -1,29 +1,37 @@
 """Converting one submitted value to the type its component declares, and checking its rules.
 
-Each rule is the one form-js applies in the browser (``Validator.js`` of form-js 1.11, the
-version behind Camunda 8.6), so a form behaves the same in the panel as in Tasklist; the
-messages are the panel's own, in the participant's language.
+Each rule is the one form-js applies in the browser (``Validator.js``, unchanged from form-js
+1.11, the version behind Camunda 8.6, to 1.23), so a form behaves the same in the panel as in
+Tasklist; the messages are the panel's own, in the participant's language.
+
+The rules look at the text as typed, with JavaScript's semantics: a ``pattern`` is a
+JavaScript regular expression tested on the whole value (:mod:`panel_core.feel.jsregex`),
+and ``minLength``/``maxLength`` count the UTF-16 code units of the value with JavaScript's
+``trim()`` applied, as ``value.trim().length`` does. The answer kept is the text trimmed; so
+that a required answer is never empty, a text of spaces alone does not count as given (form-js
+would accept it).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
+from panel_core.feel._js import JS_SPACE, utf16_length
+from panel_core.feel.jsregex import JsRegex, JsRegexError, compile_js
 from panel_core.forms.schema import (
     FORM_ZONE,
     MULTIPLE_TYPES,
     Option,
     display_text,
     feel_number,
-    feel_text,
     find_option,
     js_number,
     options_of,
+    shown_text,
     token_of,
 )
 from panel_core.i18n import gettext as _
@@ -31,11 +39,11 @@ from panel_core.i18n import ngettext
 
 # form-js' own patterns (packages/form-js-viewer/src/core/Validator.js), tested with
 # RegExp.test: a search, anchored only where the pattern itself says so.
-EMAIL_PATTERN = re.compile(
+EMAIL_PATTERN = compile_js(
     r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 )
-PHONE_PATTERN = re.compile(
+PHONE_PATTERN = compile_js(
     r"(\+|00)(297|93|244|1264|358|355|376|971|54|374|1684|1268|61|43|994|257|32|229|226|880|"
     r"359|973|1242|387|590|375|501|1441|591|55|1246|673|975|267|236|1|61|41|56|86|225|237|243|"
     r"242|682|57|269|238|506|53|5999|61|1345|357|420|49|253|1767|45|1809|1829|1849|213|593|20|"
@@ -62,26 +70,24 @@ TIME_FORMAT_OFFSET = "utc_offset"
 TIME_FORMAT_UTC = "utc_normalized"
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A ``validate.pattern`` as a Python regex with JavaScript's ASCII ``\\d``, ``\\w``, ``\\b``.
+def compile_pattern(pattern: str) -> JsRegex:
+    """A ``validate.pattern`` as form-js builds it: ``new RegExp(pattern)``, without flags.
 
-    Raises :class:`re.error` for what Python cannot compile, and for Python-only syntax
-    the browser would reject.
+    Raises :class:`~panel_core.feel.jsregex.JsRegexError` for what JavaScript refuses and
+    for what the server cannot evaluate with JavaScript's meaning.
     """
-    if "(?P" in pattern:
-        raise re.error("(?P…) groups are Python syntax, not JavaScript")
-    return _compiled(pattern)
+    return compile_js(pattern)
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.ASCII)
+def js_length(text: str) -> int:
+    """``text.trim().length``: JavaScript's trim, then UTF-16 code units."""
+    return utf16_length(text.strip(JS_SPACE))
 
 
 def field_label(component: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     """How messages name a field: its label, else its date or time label, else its key."""
     for attribute in ("label", "dateLabel", "timeLabel"):
-        text = feel_text(component.get(attribute), context).strip()
+        text = shown_text(component.get(attribute), context).strip()
         if text:
             return text
     return str(component.get("key", ""))
@@ -137,10 +143,15 @@ def convert(
             return _choices(options, raw, label, required)
         return _choice(options, raw, label, required)
     if kind == "textarea":
-        text = _scalar(raw).replace("\r\n", "\n").replace("\r", "\n").strip()
+        typed = _scalar(raw).replace("\r\n", "\n").replace("\r", "\n")
     else:
         # form-js turns line breaks in a one-line field into spaces.
-        text = re.sub(r"[\r\n\t]", " ", _scalar(raw)).strip()
+        typed = re.sub(r"[\r\n\t]", " ", _scalar(raw))
+    text = typed.strip()
+    if kind in {"textfield", "textarea"} and typed:
+        error = _text_rules(component, typed, label, context)
+        if error:
+            return text or None, error
     if not text:
         if required:
             return None, _("Enter “%(label)s”.", label=label)
@@ -149,7 +160,21 @@ def convert(
         return _number(component, text, label, context)
     if kind == "datetime":
         return _datetime(component, text, label, today)
-    return _text(component, text, label, context)
+    return text, None
+
+
+def file_answer(
+    component: Mapping[str, Any], ids: Sequence[str], *, context: Mapping[str, Any] | None = None
+) -> tuple[list[str] | None, str | None]:
+    """(answer, error) of a file picker: the ids of the documents uploaded to it (the last
+    one alone when it takes a single file); ``validate.required`` as form-js has it, unless
+    the field is disabled, which form-js does not validate."""
+    if ids:
+        return (list(ids) if component.get("multiple", True) else list(ids[-1:])), None
+    if _rules(component).get("required") and not component.get("disabled"):
+        label = field_label(component, context or {})
+        return None, _("Add “%(label)s”.", label=label)
+    return None, None
 
 
 def _choice(options: list[Option], raw: Any, label: str, required: bool) -> tuple[Any, str | None]:
@@ -232,43 +257,43 @@ def _plain(number: Decimal) -> str:
     return format(number.normalize(), "f") if number != 0 else "0"
 
 
-def _text(
-    component: Mapping[str, Any], text: str, label: str, context: Mapping[str, Any]
-) -> tuple[Any, str | None]:
+def _text_rules(
+    component: Mapping[str, Any], typed: str, label: str, context: Mapping[str, Any]
+) -> str | None:
+    """The first rule the text, as typed, breaks: form-js' checks in its order."""
     rules = _rules(component)
-    # form-js measures the trimmed text, which is what the panel keeps.
-    maximum = feel_number(rules.get("maxLength"), context)
-    if maximum is not None and len(text) > maximum:
-        return text, _(
-            "“%(label)s” must be %(max)s characters or fewer.", label=label, max=_plain(maximum)
-        )
-    minimum = feel_number(rules.get("minLength"), context)
-    if minimum is not None and len(text) < minimum:
-        return text, _(
-            "“%(label)s” must be at least %(min)s characters.", label=label, min=_plain(minimum)
-        )
-    kind = rules.get("validationType")
-    if kind == "email" and not EMAIL_PATTERN.search(text):
-        return text, _("Enter “%(label)s” as an email address, like name@example.com.", label=label)
-    if kind == "phone" and not PHONE_PATTERN.search(text):
-        return text, _(
-            "Enter “%(label)s” as an international phone number without spaces, like +48601234567.",
-            label=label,
-        )
     pattern = rules.get("pattern")
     if isinstance(pattern, str) and pattern:
         try:
-            matched = compile_pattern(pattern).search(text) is not None
-        except re.error:
+            matched = compile_pattern(pattern).test(typed)
+        except JsRegexError:
             # Refused when the form is checked; a form deployed around the check is not
             # judged by a rule the server cannot read.
             matched = True
         if not matched:
             message = rules.get("patternErrorMessage")
             if isinstance(message, str) and message.strip():
-                return text, message.strip()
-            return text, _("“%(label)s” is not in the expected format.", label=label)
-    return text, None
+                return message.strip()
+            return _("“%(label)s” is not in the expected format.", label=label)
+    minimum = feel_number(rules.get("minLength"), context)
+    if minimum is not None and js_length(typed) < minimum:
+        return _(
+            "“%(label)s” must be at least %(min)s characters.", label=label, min=_plain(minimum)
+        )
+    maximum = feel_number(rules.get("maxLength"), context)
+    if maximum is not None and js_length(typed) > maximum:
+        return _(
+            "“%(label)s” must be %(max)s characters or fewer.", label=label, max=_plain(maximum)
+        )
+    kind = rules.get("validationType")
+    if kind == "phone" and not PHONE_PATTERN.test(typed):
+        return _(
+            "Enter “%(label)s” as an international phone number without spaces, like +48601234567.",
+            label=label,
+        )
+    if kind == "email" and not EMAIL_PATTERN.test(typed):
+        return _("Enter “%(label)s” as an email address, like name@example.com.", label=label)
+    return None
 
 
 # Dates and times.

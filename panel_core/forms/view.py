@@ -30,7 +30,6 @@ from panel_core.forms.schema import (
     depends_on,
     display_text,
     expression_context,
-    feel_text,
     feel_value,
     get_path,
     hide_condition,
@@ -39,6 +38,7 @@ from panel_core.forms.schema import (
     is_true,
     options_of,
     set_path,
+    shown_text,
     walk,
 )
 from panel_core.forms.submission import (
@@ -47,6 +47,7 @@ from panel_core.forms.submission import (
     read,
     rows_in_data,
 )
+from panel_core.forms.templates import escape_html
 from panel_core.forms.values import page_value
 from panel_core.i18n import gettext as _
 
@@ -301,7 +302,7 @@ class _Builder:
         component = instance.component
         context = expression_context(self.root, instance.scope)
         kind = instance.type
-        label = feel_text(component.get("label"), context)
+        label = shown_text(component.get("label"), context)
         if instance.repeating:
             allowed = component.get("allowAddRemove") is not False
             return ListNode(
@@ -329,17 +330,26 @@ class _Builder:
     def content(self, instance: Instance, context: dict[str, Any], label: str) -> Node | None:
         component = instance.component
         kind = instance.type
+        strict = component.get("strict") is True
         if kind == "text":
-            text = feel_text(component.get("text"), context)
+            text = shown_text(component.get("text"), context, single_line=False, strict=strict)
             return ContentNode("text", html=text_html(text)) if text.strip() else None
         if kind == "html":
-            content = feel_text(component.get("content"), context)
+            content = shown_text(
+                component.get("content"),
+                context,
+                single_line=False,
+                strict=strict,
+                escape=escape_html,
+            )
             return ContentNode("html", html=sanitise_html(content)) if content.strip() else None
         if kind == "image":
-            source = safe_image_source(feel_text(component.get("source"), context))
+            source = safe_image_source(shown_text(component.get("source"), context))
             if source is None:
                 return None
-            return ContentNode("image", source=source, alt=feel_text(component.get("alt"), context))
+            return ContentNode(
+                "image", source=source, alt=shown_text(component.get("alt"), context)
+            )
         if kind == "separator":
             return ContentNode("separator")
         if kind == "spacer":
@@ -399,7 +409,7 @@ class _Builder:
             key=name,
             label=label,
             component=component,
-            description=feel_text(component.get("description"), context),
+            description=shown_text(component.get("description"), context),
             error=self.errors.get(name),
             readonly=locked and not component.get("disabled"),
             disabled=bool(component.get("disabled")),
@@ -434,8 +444,8 @@ class _Builder:
             node.kind = "datetime"
             subtype = component.get("subtype") or "date"
             node.input_type = subtype if subtype in {"date", "time"} else "datetime"
-            node.date_label = feel_text(component.get("dateLabel"), context) or _("Date")
-            node.time_label = feel_text(component.get("timeLabel"), context) or _("Time")
+            node.date_label = shown_text(component.get("dateLabel"), context) or _("Date")
+            node.time_label = shown_text(component.get("timeLabel"), context) or _("Time")
             node.label = node.time_label if subtype == "time" else node.date_label
             node.time_value = _text(clock)
             if component.get("disallowPassedDates") and self.today is not None:
@@ -449,8 +459,8 @@ class _Builder:
             return node
         appearance = component.get("appearance")
         if isinstance(appearance, Mapping):
-            node.prefix = feel_text(appearance.get("prefixAdorner"), context)
-            node.suffix = feel_text(appearance.get("suffixAdorner"), context)
+            node.prefix = shown_text(appearance.get("prefixAdorner"), context)
+            node.suffix = shown_text(appearance.get("suffixAdorner"), context)
         if kind == "number":
             node.inputmode = "numeric" if component.get("decimalDigits") == 0 else "decimal"
         else:

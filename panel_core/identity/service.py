@@ -13,6 +13,7 @@ import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
 from panel_core.audit import log as audit
+from panel_core.branding import bank_sms
+from panel_core.cases import closure
 from panel_core.cases.numbers import normalize_case_number
 from panel_core.clock import Clock
 from panel_core.db.models import Case, Participant
@@ -110,11 +113,17 @@ class LoginService:
     def store(self) -> AttemptStore:
         return self._store
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.now(), UTC)
+
     async def _resolve(
         self, session: AsyncSession, case_number: str, fragment: str
     ) -> tuple[str, Participant | None, Case | None]:
         key = self._settings.hash_key
         case = await session.scalar(select(Case).where(Case.case_number == case_number))
+        if case is not None and closure.participant_access(case, self._now()) is None:
+            # A case whose access has ended answers exactly as a case that never existed.
+            case = None
         participant = None
         if case is not None and is_fragment_shape(fragment, self._settings.pesel_fragment_length):
             participant = await session.scalar(
@@ -194,6 +203,7 @@ class LoginService:
             context={"code": code, "minutes": self._settings.otp_ttl_seconds // 60},
             participant_id=participant.id,
             case_id=participant.case_id,
+            bank_texts=bank_sms(self._settings.branding_file),
         )
         audit.record(
             session,

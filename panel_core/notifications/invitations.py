@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
 from panel_core.audit import log as audit
+from panel_core.branding import bank_sms
 from panel_core.cases import case_types
 from panel_core.db.models import Case, Participant
 from panel_core.identity.service import LoginService
@@ -69,6 +70,7 @@ async def invite_participant(
             participant_id=person.id,
             case_id=case.id,
             own_text=descriptor.messages.get(c.SMS_INVITATION),
+            bank_texts=bank_sms(settings.branding_file),
         )
         person.invited_at = datetime.now(UTC)
         audit.record(session, audit.INVITATION_SENT, case_id=case.id, participant_id=person.id)

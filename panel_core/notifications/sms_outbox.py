@@ -26,12 +26,14 @@ async def enqueue_sms(
     participant_id: uuid.UUID | None = None,
     case_id: uuid.UUID | None = None,
     own_text: Mapping[str, str] | None = None,
+    bank_texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> bool:
     """Queue a message in the caller's transaction; False if the key was queued before.
 
-    ``own_text`` is the case type's own wording of the purpose, where its descriptor has one.
+    ``own_text`` is the case type's own wording of the purpose, where its descriptor has one;
+    ``bank_texts`` the bank's wording of the panel's texts by purpose (its branding file).
     """
-    body = render_sms(purpose, locale, context, own_text)
+    body = render_sms(purpose, locale, context, own_text, (bank_texts or {}).get(purpose))
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(SmsMessage)

@@ -38,13 +38,41 @@ def _environment() -> Environment:
     return environment
 
 
-# The placeholders a case type's own text of each purpose may use, and those it must.
-CASE_TYPE_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
+# The placeholders a bank's own text of each purpose may use, and those it must: a text
+# without the code or the link would send the person nothing they can use.
+PANEL_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "invitation": (
         frozenset({"case_number", "link", "code", "valid_days"}),
         frozenset({"link", "code"}),
     ),
+    "login-code": (frozenset({"code", "minutes"}), frozenset({"code"})),
+    "signing": (
+        frozenset({"document", "case_number", "code", "short_hash", "minutes"}),
+        frozenset({"code", "short_hash"}),
+    ),
+    "decision": (frozenset({"case_number", "decision", "link"}), frozenset({"decision"})),
 }
+# The purposes a case type words itself (the rest are the bank's, or the panel's).
+CASE_TYPE_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
+    "invitation": PANEL_TEXTS["invitation"],
+}
+
+
+def text_problems(where: str, purpose: str, texts: Mapping[str, str]) -> list[str]:
+    """Why a text of ``purpose`` could not be sent, for each language it is given in."""
+    allowed, required = PANEL_TEXTS[purpose]
+    problems = []
+    for locale, text in sorted(texts.items()):
+        try:
+            names = placeholders(text)
+        except ValueError as exc:
+            problems.append(f"{where}.{locale}: {exc}")
+            continue
+        problems.extend(
+            f"{where}.{locale}: unknown placeholder {{{name}}}" for name in sorted(names - allowed)
+        )
+        problems.extend(f"{where}.{locale}: lacks {{{name}}}" for name in sorted(required - names))
+    return problems
 
 
 def placeholders(text: str) -> set[str]:
@@ -64,15 +92,18 @@ def render_sms(
     locale: str,
     context: Mapping[str, Any],
     own: Mapping[str, str] | None = None,
+    bank: Mapping[str, str] | None = None,
 ) -> str:
     """The message in the recipient's language (Polish when theirs is not supported).
 
-    ``own`` is the case type's text for the purpose ({locale: text with ``{placeholders}``},
-    checked at deployment); without it, the panel's template.
+    ``own`` is the case type's text for the purpose, ``bank`` the bank's (its branding file),
+    each {locale: text with ``{placeholders}``}, checked before use; the first of them given
+    wins, and without either the panel's own template is sent.
     """
     locale = i18n.supported(locale) or i18n.DEFAULT_LOCALE
-    if own:
-        rendered = i18n.pick(own, locale).format_map(dict(context))
+    wording = own or bank
+    if wording:
+        rendered = i18n.pick(wording, locale).format_map(dict(context))
         return "\n".join(line.rstrip() for line in rendered.strip().splitlines())
     template = _environment().get_template(f"{purpose}.txt.j2")
     with i18n.use_locale(locale):

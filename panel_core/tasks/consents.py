@@ -14,17 +14,28 @@ from panel_core.db.models import ConsentRecord, PanelTask
 from panel_core.forms import localise, page_components
 
 
-def consent_texts(schema: Mapping[str, Any]) -> dict[str, str]:
-    """The full text of each consent in a form: the form's explanatory text plus its label."""
+def consent_parts(schema: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The explanatory text (markdown) a form's consents share, and each consent's own
+    statement: its label and description."""
     components = page_components(schema)
     intro = "\n\n".join(str(c["text"]).strip() for c in components if c.get("type") == "text")
-    texts = {}
+    statements = {}
     for component in components:
         marked = str(component.get("properties", {}).get(FORM_PROPERTY_CONSENT, "")).lower()
         if component.get("type") == "checkbox" and marked == "true":
-            parts = [intro, str(component.get("label", "")), str(component.get("description", ""))]
-            texts[component["key"]] = "\n\n".join(part for part in parts if part)
-    return texts
+            parts = [str(component.get("label", "")), str(component.get("description", ""))]
+            statements[component["key"]] = "\n\n".join(part for part in parts if part)
+    return intro, statements
+
+
+def consent_text(intro: str, statement: str) -> str:
+    return "\n\n".join(part for part in (intro, statement) if part)
+
+
+def consent_texts(schema: Mapping[str, Any]) -> dict[str, str]:
+    """The full text of each consent in a form: the form's explanatory text plus its label."""
+    intro, statements = consent_parts(schema)
+    return {key: consent_text(intro, statement) for key, statement in statements.items()}
 
 
 def text_version(text: str) -> str:

@@ -3,10 +3,16 @@
 The participant reads the document, asks for a code, and the SMS names the start of the
 document's fingerprint. The code's HMAC binds it to the participant, the task and that exact
 fingerprint: if the document shown changes in any byte, the code no longer opens anything.
+
+The document is a PDF (:mod:`panel_core.tasks.document_pdf`) of a page built from the
+participant's own submissions (:mod:`panel_core.tasks.signed_document`); the task page shows
+the same page as HTML. The PDF is built again for the code and for the signature and is the
+same bytes each time, so the SHA-256 the SMS names is the one checked and the bytes kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import secrets
@@ -15,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from panel_core import constants as c
 from panel_core.audit import activity
 from panel_core.audit import log as audit
+from panel_core.branding import bank_sms
 from panel_core.cases.case_types import Descriptor
 from panel_core.clock import Clock
 from panel_core.db.models import (
@@ -35,7 +43,6 @@ from panel_core.db.models import (
     TaskSubmission,
 )
 from panel_core.forms import input_components
-from panel_core.forms.answers import answer_fields
 from panel_core.i18n import gettext as _
 from panel_core.i18n import pick
 from panel_core.identity.attempts import AttemptStore, Verdict
@@ -44,18 +51,23 @@ from panel_core.identity.service import participant_identity
 from panel_core.notifications.sms_outbox import enqueue_sms
 from panel_core.settings import Settings
 from panel_core.tasks.consents import consent_texts
+from panel_core.tasks.document_pdf import MEDIA_TYPE, render_pdf
+from panel_core.tasks.signed_document import Answered, ApplicationPage, application_page
 
 PURPOSE_SIGNING = "signing"
 
 
 @dataclass(frozen=True, slots=True)
 class SignableDocument:
-    title: str
-    text: str
+    """The application to sign: the page the participant reads and the PDF of it, the bytes
+    the code is bound to and the signature keeps."""
+
+    page: ApplicationPage
+    content: bytes
 
     @property
-    def content(self) -> bytes:
-        return self.text.encode("utf-8")
+    def title(self) -> str:
+        return self.page.title
 
     @property
     def sha256(self) -> str:
@@ -63,9 +75,10 @@ class SignableDocument:
 
     @property
     def filename(self) -> str:
-        return f"{self.title}.txt"
+        # A case number's separators must not read as folders where the file is saved.
+        return f"{self.title.replace('/', '-')}.pdf"
 
-    media_type = "text/plain; charset=utf-8"
+    media_type = MEDIA_TYPE
 
 
 def signature_components(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +97,8 @@ async def application_document(
     """The application as this participant signs it: their own answers, consents, files.
 
     Built only from what they submitted, so nobody signs, or sees, another person's data.
-    The text is the same bytes on every request until an answer changes.
+    The PDF is the same bytes on every request until an answer changes
+    (:mod:`panel_core.tasks.document_pdf`).
     """
     rows = await session.execute(
         select(PanelTask, TaskSubmission)
@@ -113,32 +127,28 @@ async def application_document(
     ).all()
     everyone = await session.scalars(select(Participant).where(Participant.case_id == case.id))
     role = descriptor.role_names(everyone).get(participant.id, participant.role)
-    title = f"{pick(descriptor.name)} {case.case_number}"
-    lines = [
-        title,
-        "",
-        _("Case number: %(number)s", number=case.case_number),
-        _("Signed by: %(role)s", role=role),
-    ]
-    for task, submission in rows:
-        lines += ["", descriptor.task_name(task.element_id, task.name)]
-        lines += [
-            f"  {label}: {value}"
-            for label, value in answer_fields(
-                task.form_schema or {}, submission.answers, documents, skip=_consent_keys(task)
+    page = application_page(
+        title=f"{pick(descriptor.name)} {case.case_number}",
+        case_number=case.case_number,
+        signer=role,
+        answered=[
+            Answered(
+                task_id=task.id,
+                title=descriptor.task_name(task.element_id, task.name),
+                schema=task.form_schema or {},
+                answers=submission.answers,
+                sent_at=submission.created_at,
+                skip=frozenset(_consent_keys(task)),
             )
-        ]
-    if consents:
-        lines += ["", _("Consents given")]
-        lines += [f"  - {consent.text} (SHA-256 {consent.text_sha256})" for consent in consents]
-    lines += [
-        "",
-        _(
-            "By entering the code sent to my phone I confirm that the information above is "
-            "true and complete, and I sign this application."
-        ),
-    ]
-    return SignableDocument(title=title, text="\n".join(lines) + "\n")
+            for task, submission in rows
+        ],
+        documents=documents,
+        consents=consents,
+        since=case.created_at,
+    )
+    # Laying out the PDF takes a fifth of a second of CPU or so: off the event loop.
+    content = await asyncio.to_thread(render_pdf, page)
+    return SignableDocument(page=page, content=content)
 
 
 def _consent_keys(task: PanelTask) -> set[str]:
@@ -241,6 +251,7 @@ class SigningCodes:
             },
             participant_id=participant.id,
             case_id=case.id,
+            bank_texts=bank_sms(s.branding_file),
         )
         return CodeRequest.SENT
 
@@ -361,5 +372,28 @@ async def get_participant_signature(
             SignatureRecord.id == signature_id,
             SignatureRecord.case_id == case_id,
             SignatureRecord.participant_id == participant_id,
+        )
+    )
+
+
+async def case_signatures(session: AsyncSession, case_id: uuid.UUID) -> list[SignatureRecord]:
+    """Every signature in the case whose bytes are kept, oldest first; the bytes themselves
+    are not loaded (a list does not need them)."""
+    result = await session.scalars(
+        select(SignatureRecord)
+        .where(SignatureRecord.case_id == case_id, func.length(SignatureRecord.content) > 0)
+        .options(defer(SignatureRecord.content, raiseload=True))
+        .order_by(SignatureRecord.signed_at, SignatureRecord.id)
+    )
+    return list(result)
+
+
+async def get_case_signature(
+    session: AsyncSession, case_id: uuid.UUID, signature_id: uuid.UUID
+) -> SignatureRecord | None:
+    """The signature only if it was made in this case."""
+    return await session.scalar(
+        select(SignatureRecord).where(
+            SignatureRecord.id == signature_id, SignatureRecord.case_id == case_id
         )
     )

@@ -12,7 +12,7 @@ One policy serves the participants' panel and the staff dashboard:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -61,11 +61,13 @@ def judge(
     *,
     variables: Mapping[str, Any],
     today: date,
+    files: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The answers as the pinned form reads them, and the errors by field (messages name
-    fields by their label in the actor's language)."""
+    fields by their label in the actor's language). ``files`` are the ids of the documents
+    uploaded to each file picker; without them file pickers are left out."""
     return read_submission(
-        localise(task.form_schema or {}), submitted, variables=variables, today=today
+        localise(task.form_schema or {}), submitted, variables=variables, today=today, files=files
     )
 
 

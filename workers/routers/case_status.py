@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core import constants as c
+from panel_core.branding import bank_sms
 from panel_core.cases.service import Binding, CaseValidationError, bind_instance, set_case_status
 from panel_core.notifications.live import STATUS_CHANGED, publish_case_update
 from panel_core.settings import get_settings
@@ -34,11 +35,14 @@ def build_router(
     max_running_jobs: int,
     *,
     public_base_url: str | None = None,
+    branding_file: str | None = None,
 ) -> ZeebeTaskRouter:
     router = ZeebeTaskRouter(exception_handler=on_job_error)
     # The decision SMS links to the panel. The worker process's settings are the cached
-    # ones when its entry point does not pass the address.
+    # ones when its entry point does not pass the address. It is in the bank's wording where
+    # the branding file has one.
     base_url = public_base_url or get_settings().public_base_url
+    bank_texts = bank_sms(branding_file or "")
 
     # The signature is the input contract: pyzeebe fetches only ``caseId`` and
     # ``statusReason``. A variable the job does not carry is left out of the call, so the
@@ -68,7 +72,12 @@ def build_router(
                 return {}
             try:
                 await set_case_status(
-                    session, case_id, status, _reason(statusReason), base_url=base_url
+                    session,
+                    case_id,
+                    status,
+                    _reason(statusReason),
+                    base_url=base_url,
+                    bank_texts=bank_texts,
                 )
             except CaseValidationError as exc:
                 # A status the case type's descriptor does not define (deploy refuses such a

@@ -1,0 +1,234 @@
+"""The retention purge: a closed case's personal data goes when its descriptor says so.
+
+At closure the case takes its purge date and the kinds of data to purge from the case type's
+``afterClosure`` rule (``closure``). When the date passes, this job removes them and keeps
+what is not personal: the case's record (type, channel, status, dates, the participants'
+roles and numbering) and the audit log.
+
+Each case is purged in one transaction of its own, holding its row, so two workers never
+purge one case at once (PostgreSQL skips a row another holds) and a crash leaves either all
+of a case's purge or none of it. Stored files are deleted before that transaction commits:
+deleting a file that is gone is not an error, so a case whose commit failed is purged again,
+files included, on the next run. A case that fails is left for the next run and does not
+stop the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from panel_core.audit import log as audit
+from panel_core.cases.case_types import PURGEABLE
+from panel_core.cases.closure import as_datetime
+from panel_core.clock import Clock
+from panel_core.db.models import (
+    Case,
+    Document,
+    EngineProcessInstance,
+    EngineVariable,
+    PanelTask,
+    Participant,
+    SignatureRecord,
+    SmsMessage,
+    TaskDraft,
+    TaskSubmission,
+)
+from panel_core.documents.storage import DocumentStorage
+from panel_core.metrics import RETENTION_CASES, RETENTION_ROWS
+
+log = logging.getLogger("panel.retention")
+
+
+@dataclass(slots=True)
+class PurgeReport:
+    """What one run did: cases purged and failed, and the rows it cleared, by kind."""
+
+    purged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    removed: Counter[str] = field(default_factory=Counter)
+
+
+class RetentionJob:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        storage: DocumentStorage,
+        clock: Clock,
+    ) -> None:
+        self._sessions = sessions
+        self._storage = storage
+        self._clock = clock
+
+    async def due(self) -> int:
+        """How many closed cases wait for their purge (the workers' gauge)."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Case)
+                .where(Case.purge_after <= as_datetime(self._clock.now()), Case.purged_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def run_once(self, limit: int | None = None) -> PurgeReport:
+        """Purge every case that is due (at most ``limit``), one transaction each."""
+        report = PurgeReport()
+        skipped: set[uuid.UUID] = set()
+        while limit is None or len(report.purged) < limit:
+            async with self._sessions() as session:
+                case = await self._next_due(session, skipped)
+                if case is None:
+                    break
+                # Read now: a rollback expires the row.
+                case_id, number = case.id, case.case_number
+                try:
+                    removed = await self._purge(session, case)
+                    await session.commit()
+                except Exception:
+                    # Left for the next run: one case's failure must not stop the others.
+                    await session.rollback()
+                    log.exception("purging case %s failed; it is tried again next run", number)
+                    skipped.add(case_id)
+                    report.failed.append(number)
+                    RETENTION_CASES.labels("failed").inc()
+                    continue
+            report.purged.append(number)
+            report.removed.update(removed)
+            RETENTION_CASES.labels("purged").inc()
+            for kind, rows in removed.items():
+                RETENTION_ROWS.labels(kind).inc(rows)
+        return report
+
+    async def run(self, stopped: asyncio.Event, interval_seconds: float) -> None:
+        """The workers' loop: a run every ``interval_seconds`` until ``stopped``."""
+        while not stopped.is_set():
+            try:
+                report = await self.run_once()
+                if report.purged or report.failed:
+                    log.info(
+                        "retention: %d case(s) purged, %d failed",
+                        len(report.purged),
+                        len(report.failed),
+                    )
+            except Exception:
+                # The database is away; the next run finds the same cases due.
+                log.exception("retention run failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), timeout=interval_seconds)
+
+    async def _next_due(self, session: AsyncSession, skipped: Collection[uuid.UUID]) -> Case | None:
+        now = as_datetime(self._clock.now())
+        query = (
+            select(Case)
+            .where(Case.purge_after <= now, Case.purged_at.is_(None))
+            .order_by(Case.purge_after, Case.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if skipped:
+            query = query.where(Case.id.not_in(skipped))
+        return await session.scalar(query)
+
+    async def _purge(self, session: AsyncSession, case: Case) -> Counter[str]:
+        kinds = set(case.purge_kinds if case.purge_kinds is not None else PURGEABLE)
+        removed: Counter[str] = Counter()
+        tasks = select(PanelTask.id).where(PanelTask.case_id == case.id)
+        if "documents" in kinds:
+            keys = (
+                await session.scalars(
+                    select(Document.storage_key)
+                    .where(Document.case_id == case.id)
+                    .order_by(Document.uploaded_at, Document.id)
+                )
+            ).all()
+            for key in keys:
+                await self._storage.delete(key)
+            removed["documents"] += _rows(
+                await session.execute(delete(Document).where(Document.case_id == case.id))
+            )
+        if "signatures" in kinds:
+            removed["signatures"] += _rows(
+                await session.execute(
+                    delete(SignatureRecord).where(SignatureRecord.case_id == case.id)
+                )
+            )
+        if "answers" in kinds:
+            removed["answers"] += _rows(
+                await session.execute(
+                    update(TaskSubmission)
+                    .where(TaskSubmission.panel_task_id.in_(tasks))
+                    .values(answers={}, variables={})
+                )
+            )
+            removed["answers"] += await self._purge_variables(session, case)
+            case.status_reason = None
+        if "drafts" in kinds:
+            removed["drafts"] += _rows(
+                await session.execute(delete(TaskDraft).where(TaskDraft.panel_task_id.in_(tasks)))
+            )
+        if "identity" in kinds:
+            removed["identity"] += await _clear_participants(
+                session, case, Participant.pesel_fragment_hash, Participant.pesel_index
+            )
+        if "phones" in kinds:
+            removed["phones"] += await _clear_participants(
+                session, case, Participant.phone_e164, Participant.phone_index
+            )
+            # A text holds the number it went to and, in its body, links and codes.
+            removed["phones"] += _rows(
+                await session.execute(
+                    update(SmsMessage)
+                    .where(SmsMessage.case_id == case.id, SmsMessage.phone_e164 != "")
+                    .values(phone_e164="", body=None)
+                )
+            )
+        now = as_datetime(self._clock.now())
+        case.purged_at = now
+        audit.record(
+            session,
+            audit.CASE_PURGED,
+            case_id=case.id,
+            kinds=sorted(kinds),
+            removed=dict(sorted(removed.items())),
+        )
+        return removed
+
+    async def _purge_variables(self, session: AsyncSession, case: Case) -> int:
+        if case.process_instance_key is None:
+            return 0
+        instances = select(EngineProcessInstance.process_instance_key).where(
+            EngineProcessInstance.root_process_instance_key == case.process_instance_key
+        )
+        return _rows(
+            await session.execute(
+                delete(EngineVariable).where(
+                    or_(
+                        EngineVariable.process_instance_key == case.process_instance_key,
+                        EngineVariable.process_instance_key.in_(instances),
+                    )
+                )
+            )
+        )
+
+
+async def _clear_participants(session: AsyncSession, case: Case, *columns: Any) -> int:
+    """Set these columns of the case's participants to NULL; the rows that had any."""
+    result = await session.execute(
+        update(Participant)
+        .where(Participant.case_id == case.id, or_(*(column.is_not(None) for column in columns)))
+        .values({column.key: None for column in columns})
+    )
+    return _rows(result)
+
+
+def _rows(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
