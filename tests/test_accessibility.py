@@ -274,7 +274,7 @@ async def test_a_banks_branded_pages_pass_axe_open_and_after_closure(
             )
             await session.commit()
         await page.reload()
-        assert await page.locator("p.notice >> text=ended").count() == 1
+        assert await page.locator("p.notice[role=note]").count() == 1
         await check(page, width, "branded overview of a closed case")
     finally:
         await context.close()

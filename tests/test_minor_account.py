@@ -121,6 +121,17 @@ async def test_guardians_and_a_child_take_part_and_an_adviser_refuses_with_a_not
     task = await eventually(verification, within=60)
     assert task.candidate_groups == ["branch-advisers"]
     assert (await case_of(sessions, case["caseId"])).status == "in-verification"
+    # While the case runs, instructions and questions of one role reach that role only.
+    async with AsyncTestClient(create_app(settings)) as client:
+        await sign_in(client, case["participants"][0]["participantId"])
+        running = (await client.get("/case/")).text
+    assert "Przygotuj skan" in running and "Czy dziecko musi brać udział?" in running
+    assert "Co będę mógł robić na koncie?" not in running
+    async with AsyncTestClient(create_app(settings)) as client:
+        await sign_in(client, case["participants"][2]["participantId"])
+        minor = (await client.get("/case/")).text
+    assert "Co będę mógł robić na koncie?" in minor
+    assert "Przygotuj skan" not in minor and "Czy dziecko musi brać udział?" not in minor
 
     async with AsyncTestClient(create_staff_app(staff_settings)) as client:
         adviser = StaffBrowser(client, staff_settings)
@@ -163,11 +174,7 @@ async def test_guardians_and_a_child_take_part_and_an_adviser_refuses_with_a_not
         await sign_in(client, case["participants"][0]["participantId"])
         overview = (await client.get("/case/")).text
     assert "Konto nieotwarte" in overview and REFUSAL in overview
-    # Instructions and questions of one role reach that role only.
-    assert "Przygotuj skan" in overview and "Czy dziecko musi brać udział?" in overview
-    assert "Co będę mógł robić na koncie?" not in overview
-    async with AsyncTestClient(create_app(settings)) as client:
-        await sign_in(client, case["participants"][2]["participantId"])
-        minor = (await client.get("/case/")).text
-    assert "Co będę mógł robić na koncie?" in minor
-    assert "Przygotuj skan" not in minor and "Czy dziecko musi brać udział?" not in minor
+    # A refusal leaves the guardians the status and the decision for 14 days, nothing more.
+    assert "Ta sprawa jest zakończona." in overview
+    assert "Widać tylko jej status i decyzję." in overview
+    assert "Przygotuj skan" not in overview and "Czy dziecko musi brać udział?" not in overview
