@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
+from bff.controllers.appointments import ParticipantAppointmentsController
 from bff.controllers.case_overview import CaseOverviewController
 from bff.controllers.channel_api import ChannelApiController
 from bff.controllers.dev_outbox import DevOutboxController
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ParticipantApiController,
         uploads,
         CaseOverviewController,
+        ParticipantAppointmentsController,
         DocumentsController,
         DocumentReviewController,
         ParticipantSignaturesApiController,

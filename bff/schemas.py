@@ -44,6 +44,8 @@ class ParticipantIn(msgspec.Struct, forbid_unknown_fields=True):
     pesel: str
     phone: str
     locale: str = "pl"
+    # Optional: where the bank's e-mail notifications and documents sent securely go.
+    email: str = ""
 
 
 class CaseIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):

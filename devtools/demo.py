@@ -23,11 +23,13 @@ from pathlib import Path
 from types import FrameType
 
 from bff.app import DEMO_CHANNEL_TOKEN
+from devtools.bureau_stub import BureauStub
 from devtools.camunda import CAMUNDA_VERSION, CamundaEngine
 from devtools.keycloak import DEFAULT_REALM_FILE, DEMO_PASSWORD, KEYCLOAK_VERSION, KeycloakServer
 from devtools.ports import free_port
 from devtools.reaper import spawn_watched, terminate_watched
 from devtools.redis_server import RedisServer
+from devtools.smtp_server import SmtpServer
 from panel_core.cases import case_types
 from panel_core.cli import case_type_folders, minimal_participants
 from panel_core.constants import EXPORTED_VALUE_TYPES
@@ -52,8 +54,15 @@ class DemoStack:
     processes: tuple[subprocess.Popen[bytes], ...]
 
     def open_case(self, case_type: str, roles: list[str]) -> str:
-        """Open a case through the CLI, with made-up people, and return what it printed."""
-        people = [arg for role in roles for arg in ("--participant", f"role={role}")]
+        """Open a case through the CLI, with made-up people, and return what it printed.
+
+        Each has an e-mail address in a reserved domain, so the staff can send them e-mail
+        and documents, which the demo's own mail server shows on the outbox page."""
+        people = [
+            arg
+            for number, role in enumerate(roles, start=1)
+            for arg in ("--participant", f"role={role},email=person{number}@example.com")
+        ]
         return subprocess.run(
             [*CLI, "start-case", "--case-type", case_type, *people, "--channel", "branch"],
             env=self.env,
@@ -93,8 +102,8 @@ DEMO_STAFF = (
     ("anna.analityk", "credit analyst: claims and completes the credit review"),
     ("adam.analityk", "credit analyst: a second one, to see a claim lost"),
     ("celina.konsultant", "call-centre agent: finds cases, sees no analyst task"),
-    ("bartosz.doradca", "branch adviser"),
-    ("magda.kierownik", "team manager: every task, reassigns and reschedules"),
+    ("bartosz.doradca", "branch adviser: books appointments, sees them in the calendar"),
+    ("magda.kierownik", "team manager: every task, reassigns and reschedules; team calendar"),
     ("olek.operator", "operator"),
 )
 
@@ -111,7 +120,7 @@ def running_stack(directory: Path, port: int, staff_port: int | None = None) -> 
     directory.mkdir(parents=True)
     processes: list[subprocess.Popen[bytes]] = []
     staff_port = staff_port or free_port()
-    with RedisServer() as redis:
+    with RedisServer() as redis, SmtpServer(redis.url) as smtp:
         engine = CamundaEngine(
             directory / "camunda-data",
             redis.url,
@@ -119,7 +128,10 @@ def running_stack(directory: Path, port: int, staff_port: int | None = None) -> 
             exported_value_types=EXPORTED_VALUE_TYPES,
         )
         keycloak = KeycloakServer(state_dir=directory / "keycloak")
+        # The credit bureau the credit case type asks; switchable to fail (its module says how).
+        bureau = BureauStub(log_path=directory / "bureau.log")
         try:
+            bureau.start()
             print(f"Starting Camunda {CAMUNDA_VERSION} (about 10-20 s)...", flush=True)
             engine.start()
             print(f"Starting Keycloak {KEYCLOAK_VERSION} (about 20-40 s)...", flush=True)
@@ -139,6 +151,13 @@ def running_stack(directory: Path, port: int, staff_port: int | None = None) -> 
                 PANEL_STAFF_OIDC_CLIENT_SECRET=_realm_secret(),
                 PANEL_STAFF_PUBLIC_BASE_URL=f"http://127.0.0.1:{staff_port}",
                 PANEL_STAFF_SESSION_SECRET=secrets.token_urlsafe(32),
+                PANEL_BUREAU_URL=bureau.url,
+                # The demo's own mail server: plain SMTP on loopback, what it receives shown
+                # on the outbox page.
+                PANEL_SMTP_HOST=smtp.host,
+                PANEL_SMTP_PORT=str(smtp.port),
+                PANEL_SMTP_SECURITY="none",
+                PANEL_MAIL_FROM="Customer Panel demo <no-reply@example.com>",
             )
             subprocess.run([*CLI, "migrate"], env=env, cwd=REPO_ROOT, check=True)
             subprocess.run([*CLI, "deploy"], env=env, cwd=REPO_ROOT, check=True)
@@ -171,6 +190,7 @@ def running_stack(directory: Path, port: int, staff_port: int | None = None) -> 
                 terminate_watched(process, timeout=15)
             keycloak.stop()
             engine.stop()
+            bureau.stop()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
@@ -214,7 +234,11 @@ def run_demo(port: int = 8000, staff_port: int = 8001) -> int:
             panel = stack.panel
             print(f"\nCustomer Panel demo is running (logs in {DEMO_DIR}).")
             print(f"  Participant login: {panel}/login")
-            print(f"  SMS outbox:        {panel}/dev/outbox   (demo mode: SMS land here)")
+            print(
+                f"  Outbox:            {panel}/dev/outbox   (demo mode: SMS and e-mail land here)"
+            )
+            smtp = f"{stack.env['PANEL_SMTP_HOST']}:{stack.env['PANEL_SMTP_PORT']}"
+            print(f"  Mail server:       smtp://{smtp}   (the demo's own, shown on the outbox)")
             print(f"  Channel API docs:  {panel}/schema/swagger")
             print(f"  Staff dashboard:   {stack.dashboard}/   (sign in through Keycloak)")
             print(
@@ -224,6 +248,12 @@ def run_demo(port: int = 8000, staff_port: int = 8001) -> int:
             )
             print(f"  Engine REST API:   {stack.engine.rest_url}/v2/topology")
             print(f"  Engine gRPC:       {stack.engine.grpc_address}")
+            bureau = stack.env["PANEL_BUREAU_URL"]
+            print(f"  Credit bureau:     {bureau}   (a stub; make it fail, and retry in the")
+            print(
+                f"                     dashboard's Failed steps: curl -X POST {bureau}/control"
+                """ -d '{"mode": "500"}'; modes ok, not-found, 500, malformed, timeout)"""
+            )
             print(f"  Panel metrics:     {panel}/metrics   (health: /health, /ready)")
             workers = f"http://127.0.0.1:{stack.env['PANEL_WORKER_HTTP_PORT']}"
             print(f"  Workers' metrics:  {workers}/metrics   (health: /health, /ready)")

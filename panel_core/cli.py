@@ -186,7 +186,7 @@ class ParticipantArgumentError(ValueError):
     """A ``--participant`` argument that cannot be read; the message says why."""
 
 
-PARTICIPANT_KEYS = ("role", "pesel", "phone", "locale")
+PARTICIPANT_KEYS = ("role", "pesel", "phone", "locale", "email")
 
 
 def demo_person(index: int, role: str, locale: str | None = None) -> ParticipantRegistration:
@@ -203,7 +203,8 @@ def demo_person(index: int, role: str, locale: str | None = None) -> Participant
 
 
 def parse_participants(arguments: list[str]) -> list[ParticipantRegistration]:
-    """``role=…,pesel=…,phone=…,locale=…`` per participant; what is left out is made up."""
+    """``role=…,pesel=…,phone=…,locale=…,email=…`` per participant; what is left out is made
+    up, except the e-mail address: without one the person gets no e-mail."""
     people = []
     for index, argument in enumerate(arguments):
         fields: dict[str, str] = {}
@@ -224,6 +225,7 @@ def parse_participants(arguments: list[str]) -> list[ParticipantRegistration]:
                 pesel=fields.get("pesel", made_up.pesel),
                 phone=fields.get("phone", made_up.phone),
                 locale=made_up.locale,
+                email=fields.get("email", ""),
             )
         )
     return people
@@ -288,7 +290,9 @@ async def start_case(
         fragment = person.pesel[-settings.pesel_fragment_length :]
         print(
             f"participant {role}: {participant_id} "
-            f"(PESEL ending {fragment}, phone {person.phone}, language {person.locale})"
+            f"(PESEL ending {fragment}, phone {person.phone}, language {person.locale}"
+            + (f", e-mail {person.email}" if person.email else "")
+            + ")"
         )
     return 0
 
@@ -393,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
         "--participant",
         action="append",
         default=[],
-        metavar="role=…,pesel=…,phone=…,locale=…",
-        help="one participant (repeatable); a left-out PESEL, phone or language is made up;"
+        metavar="role=…,pesel=…,phone=…,locale=…,email=…",
+        help="one participant (repeatable); a left-out PESEL, phone or language is made up,"
+        " a left-out e-mail address is none;"
         " without any, one made-up person per role the case type requires",
     )
     start.add_argument("--channel", default="cli", help="channel the case comes from")

@@ -35,6 +35,18 @@ JOB_SET_CASE_STATUS: Final = "customer-panel.case.set-status"
 JOB_INVITE_PARTICIPANT: Final = "customer-panel.participant.invite"
 # Task header of JOB_SET_CASE_STATUS: the business status the case enters.
 HEADER_STATUS: Final = "status"
+# Asks the credit bureau about the case's participants (workers/routers/bureau.py): sends the
+# case id and each participant's PESEL blind index, never a PESEL or a name. Reads VAR_CASE_ID;
+# writes VAR_BUREAU_RESULT. A bureau that cannot be reached, answers 5xx or answers nonsense
+# fails the job with a backoff, and an incident follows once the task's retries are used.
+JOB_CHECK_CREDIT_BUREAU: Final = "customer-panel.bureau.check"
+# What the bureau said, without personal data: {"found": true, "score": 640, "subjects": 2}
+# (the lowest score among the participants), or {"found": false, "score": null} mapped by the
+# model's catch event of ERROR_BUREAU_NOT_FOUND.
+VAR_BUREAU_RESULT: Final = "bureauResult"
+# BPMN error code thrown when the bureau does not know a participant: a business outcome the
+# model catches (the analyst reviews the case with the flag), not a failure.
+ERROR_BUREAU_NOT_FOUND: Final = "bureau-applicant-not-found"
 
 # Custom property (Camunda Modeler: "Custom properties") that marks a form field whose value
 # the process needs. Only such fields are sent to the engine; every answer is kept in the
@@ -62,6 +74,9 @@ STREAM_VARIABLE: Final = f"{EXPORTER_STREAM_PREFIX}:VARIABLE"
 # Failed automatic steps (a job out of retries, an expression that cannot be evaluated), for
 # the staff dashboard.
 STREAM_INCIDENT: Final = f"{EXPORTER_STREAM_PREFIX}:INCIDENT"
+# Jobs' retries, so the dashboard's failed steps show how many a job has left (Zeebe 8.6 has
+# no job query without Operate).
+STREAM_JOB: Final = f"{EXPORTER_STREAM_PREFIX}:JOB"
 # Value types the exporter must send (ZEEBE_REDIS_ENABLED_VALUE_TYPES).
 EXPORTED_VALUE_TYPES: Final = (
     "PROCESS",
@@ -70,6 +85,7 @@ EXPORTED_VALUE_TYPES: Final = (
     "PROCESS_INSTANCE",
     "VARIABLE",
     "INCIDENT",
+    "JOB",
 )
 
 # Purposes of SMS messages (the outbox's ``purpose`` column and the template names).
@@ -79,3 +95,13 @@ SMS_INVITATION: Final = "invitation"
 SMS_DECISION: Final = "decision"
 SMS_LOGIN_CODE: Final = "login-code"
 SMS_SIGNING_CODE: Final = "signing"
+# Assisted mode: the code a participant reads out to a member of staff on the phone, proving
+# they are the one on the line before staff complete their task with them.
+SMS_ASSISTED_CODE: Final = "assisted-code"
+# Appointments (panel_core/appointments): booked, moved, cancelled, and the reminder the day
+# before. Each message is keyed by the appointment and its sequence, so a new time is told
+# once and a repeated request tells nothing twice.
+SMS_APPOINTMENT: Final = "appointment"
+SMS_APPOINTMENT_MOVED: Final = "appointment-moved"
+SMS_APPOINTMENT_CANCELLED: Final = "appointment-cancelled"
+SMS_APPOINTMENT_REMINDER: Final = "appointment-reminder"

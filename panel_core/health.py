@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panel_core.db.models import Case, EngineCommand, SmsMessage, TaskSubmission
+from panel_core.db.models import Case, EmailMessage, EngineCommand, SmsMessage, TaskSubmission
 from panel_core.engine.mirror import DEAD_LETTER_STREAM, STREAMS
 from panel_core.engine.rest import CamundaRestClient
 
@@ -66,6 +66,7 @@ RETENTION_OLDEST: Final = Gauge(
 _OUTBOXES: Final[dict[str, tuple[Any, tuple[str, ...]]]] = {
     "completion": (TaskSubmission, ("rejected",)),
     "sms": (SmsMessage, ("failed",)),
+    "email": (EmailMessage, ("failed",)),
     "engine-command": (EngineCommand, ("failed",)),
 }
 

@@ -9,9 +9,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panel_core.cases.service import case_instance_started
-from panel_core.db.models import EngineCommand, SmsMessage, TaskSubmission
+from panel_core.db.models import EmailMessage, EngineCommand, SmsMessage, TaskSubmission
 from panel_core.engine.commands import CommandResult, EngineCommandOutbox
 from panel_core.engine.rest import CamundaRestClient, Delivery
+from panel_core.notifications.email_dispatcher import EmailOutbox, EmailSender
 from panel_core.notifications.sms_dispatcher import SmsOutbox
 from panel_core.notifications.sms_providers import SendResult, SmsProvider
 from panel_core.outbox.dispatcher import Outbox, lease_for
@@ -61,5 +62,19 @@ def sms_outbox(
         retry_initial_seconds=settings.sms_retry_initial_seconds,
         retry_max_seconds=settings.sms_retry_max_seconds,
         lease_seconds=lease_for(settings.sms_request_timeout_seconds),
+    )
+    return Outbox(sessions, kind, concurrency=2)
+
+
+def email_outbox(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], sender: EmailSender
+) -> Outbox[EmailMessage, SendResult]:
+    kind = EmailOutbox(
+        sender,
+        mail_from=settings.mail_from,
+        max_attempts=settings.email_max_attempts,
+        retry_initial_seconds=settings.email_retry_initial_seconds,
+        retry_max_seconds=settings.email_retry_max_seconds,
+        lease_seconds=lease_for(settings.smtp_timeout_seconds),
     )
     return Outbox(sessions, kind, concurrency=2)

@@ -100,12 +100,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     staff_public_base_url: str = "http://127.0.0.1:8001"
     staff_session_secret: str = ""
     # Staff work through a day; a participant's five minutes would be wrong here.
+    # How long the author of a staff note may still correct it.
+    staff_note_edit_window_seconds: int = 10 * 60
     staff_session_idle_timeout_seconds: int = 30 * 60
     staff_session_absolute_timeout_seconds: int = 12 * 3600
     # Realm roles of the dashboard: every employee has the first; the second sees all tasks.
     staff_role: str = "staff"
     staff_manager_role: str = "team-manager"
     staff_operator_role: str = "operator"
+    # Camunda Operate of the same cluster, e.g. https://operate.bank.example: the dashboard's
+    # failed steps link each process instance to it. Empty: no links (the demo has none).
+    operate_url: str = ""
+
+    # The credit bureau the credit case type's "Check the credit bureau" step asks
+    # (workers/routers/bureau.py). Empty: that step fails, and becomes an incident, until it is
+    # set. The demo and the tests point it at devtools/bureau_stub.py.
+    bureau_url: str = ""
+    bureau_timeout_seconds: float = 5.0
+    # How long a failed bureau call waits before the engine offers the job again (±20 %).
+    bureau_retry_backoff_seconds: float = 10.0
+    # Realm roles that book, move and cancel participants' appointments (comma-separated);
+    # team managers always may.
+    staff_appointment_roles: str = "branch-adviser,call-centre-agent"
+    # The reminder SMS of an appointment goes at this hour (Europe/Warsaw) of the day before.
+    appointment_reminder_hour: int = 10
+    # How often the workers look for reminders that are due (0: never).
+    appointment_reminder_interval_seconds: float = 60.0
 
     # SMS. "dev" keeps messages in a Redis list shown at /dev/outbox (demo mode only);
     # "smsapi" sends through SMSAPI.pl.
@@ -133,6 +153,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_dispatch_interval_seconds: float = 1.0
     sms_request_timeout_seconds: float = 10.0
 
+    # E-mail (panel_core/notifications/email_dispatcher.py): the bank's SMTP relay, reached
+    # through aiosmtplib. No host means the panel sends no e-mail: the dashboard offers none.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    # "starttls" (upgrade required), "tls" (implicit TLS, usually port 465) or "none" (only
+    # for a relay on the same host, and the demo's local server).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 30.0
+    # The sender every e-mail carries: "Bank <no-reply@bank.example>".
+    mail_from: str = "Customer Panel <no-reply@panel.invalid>"
+    email_max_attempts: int = 10
+    email_retry_initial_seconds: float = 5.0
+    email_retry_max_seconds: float = 600.0
+    email_dispatch_interval_seconds: float = 1.0
+    # Who on the staff may contact participants from the case page (realm roles, comma
+    # separated): resend the invitation, lift a login lock, send a templated SMS or e-mail;
+    # who may also write their own text; and who may send a case document by e-mail.
+    staff_contact_roles: str = "call-centre-agent,branch-adviser,team-manager"
+    staff_free_text_roles: str = "call-centre-agent,team-manager"
+    staff_document_roles: str = "branch-adviser,team-manager"
+    # Assisted mode (panel_core/tasks/assisted.py): who may complete a participant's task with
+    # them on the phone (realm roles, comma-separated), and how long one check that the
+    # participant is on the line lasts before it must be made again.
+    staff_assisted_roles: str = "call-centre-agent,team-manager"
+    assisted_session_seconds: int = 15 * 60
+
 
 class SettingsError(ValueError):
     pass
@@ -157,6 +205,8 @@ def check_settings(settings: Settings) -> Settings:
         > settings.staff_session_absolute_timeout_seconds
     ):
         raise SettingsError("The staff idle timeout cannot be longer than the staff session.")
+    if not 0 <= settings.appointment_reminder_hour <= 23:
+        raise SettingsError("PANEL_APPOINTMENT_REMINDER_HOUR must be an hour from 0 to 23.")
     if not settings.demo_mode and settings.hash_key == Settings().hash_key:
         raise SettingsError("Set PANEL_HASH_KEY to a long random secret outside demo mode.")
     return settings

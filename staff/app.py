@@ -20,8 +20,10 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
 from redis.asyncio import Redis
 
 from panel_core.branding import load_branding
@@ -53,10 +55,15 @@ from panel_web.proxy import TrustedProxyMiddleware, parse_networks
 from panel_web.request import PanelRequest
 from panel_web.security_headers import security_headers
 from panel_web.session import PanelSessionConfig, SessionStore
+from staff.controllers.appointments import AppointmentsController, CalendarController
+from staff.controllers.assisted import AssistedController
 from staff.controllers.auth import AuthController
 from staff.controllers.cases import CasesController
+from staff.controllers.contact import ContactController
+from staff.controllers.customers import CustomersController
 from staff.controllers.events import StaffEventsController
 from staff.controllers.inbox import InboxController
+from staff.controllers.incidents import IncidentsController, template_globals
 from staff.controllers.tasks import StaffTasksApiController, StaffTasksController
 from staff.dependencies import StaffServices, provide_db, services_provider
 from staff.oidc import OidcClient
@@ -156,7 +163,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             StaffTasksController,
             StaffTasksApiController,
             CasesController,
+            AppointmentsController,
+            CalendarController,
+            ContactController,
+            CustomersController,
+            AssistedController,
             StaffEventsController,
+            IncidentsController,
         ],
         plugins=[
             ChannelsPlugin(
@@ -198,13 +211,28 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Signing out is a form whose answer redirects to the provider's end-session page.
         before_send=[security_headers(form_targets=[_origin(settings.staff_oidc_issuer)])],
         csrf_config=csrf_config,
-        template_config=template_config(branding),
+        template_config=_with_globals(template_config(branding), template_globals(settings)),
         exception_handlers=handlers,
         openapi_config=None,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         request_class=PanelRequest,
     )
+
+
+def _with_globals(
+    config: TemplateConfig[JinjaTemplateEngine], values: dict[str, Any]
+) -> TemplateConfig[JinjaTemplateEngine]:
+    """The dashboard's own template globals, beside those every app's pages have."""
+    shared = config.engine_callback
+
+    def install(engine: JinjaTemplateEngine) -> None:
+        if shared is not None:
+            shared(engine)
+        engine.engine.globals.update(values)
+
+    config.engine_callback = install
+    return config
 
 
 def app_factory() -> Litestar:

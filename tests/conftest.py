@@ -22,12 +22,14 @@ import pytest_asyncio
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from devtools.bureau_stub import BureauStub
 from devtools.camunda import CamundaEngine, ensure_distribution
 from devtools.keycloak import KeycloakServer
 from devtools.ports import free_port
 from devtools.postgres import PostgresServer
 from devtools.reaper import spawn_watched, terminate_watched
 from devtools.redis_server import RedisServer
+from devtools.smtp_server import SmtpServer
 from panel_core import constants as c
 from panel_core.cli import deploy, migrate
 from panel_core.db.session import create_engine, create_session_factory
@@ -43,6 +45,11 @@ class Stack:
     engine: CamundaEngine
     settings: Settings
     workers_log: Path
+    # The credit bureau the workers ask (OK unless a test switches it, for one case or all).
+    bureau: BureauStub
+    # The mail server the workers send e-mail to (devtools/smtp_server.py); what it receives
+    # is in Redis (tests/mail_inbox.py).
+    smtp: SmtpServer
 
 
 def _settings(
@@ -71,6 +78,13 @@ def _settings(
         # The retention tests run the purge themselves, on a fake clock; the workers' own
         # schedule must not purge their cases under them.
         retention_interval_seconds=0.0,
+        email_retry_initial_seconds=0.5,
+        email_retry_max_seconds=2.0,
+        email_dispatch_interval_seconds=0.3,
+        smtp_timeout_seconds=5.0,
+        # A failing bureau becomes an incident within seconds: 3 attempts, short waits.
+        bureau_timeout_seconds=2.0,
+        bureau_retry_backoff_seconds=0.5,
     )
 
 
@@ -89,7 +103,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     ensure_distribution()
-    with RedisServer() as redis, PostgresServer() as postgres:
+    with (
+        RedisServer() as redis,
+        PostgresServer() as postgres,
+        BureauStub(log_path=base / "bureau.log") as bureau,
+        SmtpServer(redis.url) as smtp,
+    ):
         engine = CamundaEngine(
             data_dir=base / "camunda-data",
             redis_url=redis.url,
@@ -100,7 +119,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         engine.start()
         print(f"\ncamunda {engine.grpc_address} started in {engine.startup_seconds:.1f}s")
         try:
-            settings = _settings(redis, postgres, engine, base / "documents")
+            settings = msgspec.structs.replace(
+                _settings(redis, postgres, engine, base / "documents"),
+                bureau_url=bureau.url,
+                smtp_host=smtp.host,
+                smtp_port=smtp.port,
+                smtp_security="none",
+            )
             migrate(settings.database_url)
             # Deployed as an operator does it, descriptors included.
             asyncio.run(deploy(settings))
@@ -115,7 +140,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             try:
                 time.sleep(0.5)
                 assert workers.poll() is None, log_path.read_text()
-                yield Stack(redis, postgres, engine, settings, log_path)
+                yield Stack(redis, postgres, engine, settings, log_path, bureau, smtp)
             finally:
                 terminate_watched(workers, timeout=15)
         finally:

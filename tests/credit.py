@@ -35,6 +35,9 @@ FORM_INCOME: Final = "credit-income"
 FORM_QUESTIONNAIRE: Final = "credit-questionnaire"
 FORM_ANALYST_REVIEW: Final = "credit-analyst-review"
 FORM_SIGNATURE: Final = "credit-signature"
+# The questionnaire's variant for call-centre agents in assisted mode (the descriptor's
+# formVariants): the same step, fewer questions, worded for the call.
+FORM_QUESTIONNAIRE_PHONE: Final = "credit-questionnaire-phone"
 # BPMN element ids the tests and docs refer to.
 ELEMENT_PARTICIPANT_WORK: Final = "participant-work"
 ELEMENT_INVITE_PARTICIPANT: Final = "invite-participant"
@@ -45,3 +48,6 @@ ELEMENT_TASK_SIGN: Final = "task-sign"
 ELEMENT_TASK_ANALYST_REVIEW: Final = "task-analyst-review"
 # The analyst's decision, the variable the decision gateway reads.
 VAR_DECISION: Final = "decision"
+# The credit bureau check, and the catch event of the bureau's "not found".
+ELEMENT_CHECK_BUREAU: Final = "check-credit-bureau"
+ELEMENT_BUREAU_NOT_FOUND: Final = "bureau-applicant-not-found"

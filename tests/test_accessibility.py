@@ -36,6 +36,7 @@ from panel_core.tasks.document_pdf import render_pdf
 from panel_core.tasks.signing import SignableDocument
 from panel_web.pages import STATIC_DIR
 from tests import credit
+from tests.appointment_helpers import book_directly, days_ahead
 from tests.conftest import REPO_ROOT, Stack, settings_env
 from tests.helpers import PDF_BYTES, person
 from tests.sms_inbox import code_in, next_message
@@ -415,5 +416,49 @@ async def test_a_participant_signs_in_and_completes_a_task_with_the_keyboard_alo
             await page.locator(".task-list:not([data-state=open]) >> text=Złóż zgody").count() == 1
         )
         assert await page.locator("a:has-text('Złóż zgody')").count() == 0
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("locale", ["pl", "en"])
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_a_participants_appointment_and_asking_to_move_it_pass_axe(
+    panel: str,
+    browser: Browser,
+    stack: Stack,
+    sessions: async_sessionmaker[AsyncSession],
+    width: int,
+    locale: str,
+) -> None:
+    case = await open_case(panel)
+    participant = case["participants"][0]["participantId"]
+    appointment = await book_directly(
+        stack.settings, sessions, uuid.UUID(case["caseId"]), participant, days_ahead(3), "10:00"
+    )
+    context = await browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    await in_language(context, panel, locale)
+    page = await context.new_page()
+    where = f"{locale}: "
+    try:
+        await page.goto(f"{panel}/dev/sign-in?participant={participant}")
+        await page.click("form[action='/dev/sign-in'] button[type=submit]")
+        await page.wait_for_url(f"{panel}/case/")
+        assert await page.locator("#appointments .appointment").count() == 1
+        await check(page, width, where + "overview with an appointment")
+        await page.click(f"a[href='/appointments/{appointment.id}/move']")
+        await page.wait_for_url(f"{panel}/appointments/{appointment.id}/move")
+        await check(page, width, where + "asking to move an appointment")
+        await page.click("main form button[type=submit]")
+        await page.wait_for_load_state()
+        assert (await page.title()).startswith(ERROR_PREFIX[locale])
+        await check(page, width, where + "asking to move it, nothing written")
+        await page.fill("#field-message", "W tym tygodniu pracuję rano.")
+        await page.fill("#field-preferred", "Popołudnia po 16:00")
+        await page.click("main form button[type=submit]")
+        await page.wait_for_url(f"{panel}/appointments/{appointment.id}/move?sent=1")
+        await check(page, width, where + "asked to move it")
+        await page.goto(f"{panel}/case/")
+        assert await page.locator(f"a[href='/appointments/{appointment.id}/move']").count() == 0
+        await check(page, width, where + "overview, a move asked for")
     finally:
         await context.close()

@@ -86,7 +86,11 @@ async def test_both_apps_wear_the_banks_branding(
 @pytest.mark.parametrize(
     ("sms", "problem"),
     [
-        ({"greeting": {"pl": "a", "en": "b"}}, "sms.greeting: not one of decision, invitation"),
+        (
+            {"greeting": {"pl": "a", "en": "b"}},
+            "sms.greeting: not one of appointment, appointment-cancelled, appointment-moved, "
+            "appointment-reminder, assisted-code, decision, invitation",
+        ),
         ({"login-code": {"pl": "Kod {code}"}}, "sms.login-code has no text in en"),
         (
             {"login-code": {"pl": "Kod {code}", "en": "Your code"}},

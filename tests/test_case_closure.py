@@ -20,7 +20,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app
@@ -41,6 +41,7 @@ from panel_core.db.models import (
     Participant,
     SignatureRecord,
     SmsMessage,
+    StaffNote,
     SubmissionState,
     TaskDraft,
     TaskState,
@@ -76,6 +77,7 @@ class Registered(msgspec.Struct):
     document_id: uuid.UUID
     storage_key: str
     task_id: uuid.UUID
+    customer_index: str
 
 
 async def registered_case(
@@ -185,6 +187,19 @@ async def registered_case(
                 state="sent",
             )
         )
+        for subject in (
+            {"case_id": case_id},
+            {"customer_index": pesel_index(settings.hash_key, pesel)},
+        ):
+            session.add(
+                StaffNote(
+                    **subject,
+                    author_subject="s-1",
+                    author_username="anna.analityk",
+                    author_name="Anna Analityk",
+                    text="Called the applicant; the employer confirmed the income.",
+                )
+            )
         session.add(
             EngineVariable(
                 scope_key=instance,
@@ -197,7 +212,15 @@ async def registered_case(
         await session.commit()
         document_id = document.id
     return Registered(
-        case_id, case.case_number, participant_id, pesel, phone, document_id, key, task_id
+        case_id,
+        case.case_number,
+        participant_id,
+        pesel,
+        phone,
+        document_id,
+        key,
+        task_id,
+        pesel_index(settings.hash_key, pesel),
     )
 
 
@@ -429,6 +452,13 @@ async def purged_state(
                 EngineVariable, EngineVariable.process_instance_key == case.process_instance_key
             ),
             "sms": (sms.phone_e164, sms.body),
+            "notes": await count(
+                StaffNote,
+                or_(
+                    StaffNote.case_id == case.id,
+                    StaffNote.customer_index == registered.customer_index,
+                ),
+            ),
             "audit": await count(
                 AuditEvent, AuditEvent.case_id == case.id, AuditEvent.event == audit.CASE_PURGED
             ),
@@ -475,6 +505,8 @@ async def test_the_purge_removes_personal_data_on_schedule_and_keeps_the_record_
         "signatures": 0,
         "variables": 0,
         "sms": ("", None),
+        # The case's note, and the note on the customer, whose only case this was.
+        "notes": 0,
         "audit": 1,
     }
     assert not storage.exists(registered.storage_key)

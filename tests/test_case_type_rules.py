@@ -283,7 +283,7 @@ def test_deploy_refuses_after_closure_rules_the_panel_could_not_keep() -> None:
     assert rules_problems({"accessDays": -1}) == ["afterClosure.accessDays must be 0 or more"]
     assert rules_problems({"purge": ["documents", "passwords"]}) == [
         "afterClosure.purge: 'passwords' is not one of "
-        "documents, signatures, answers, drafts, identity, phones"
+        "documents, signatures, answers, drafts, identity, phones, notes, appointments"
     ]
     assert rules_problems({}, {"accessDays": 1}) == [
         f"status {credit.STATUS_COLLECTING!r} is not final and cannot have 'afterClosure'"

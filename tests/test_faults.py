@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import DEMO_CHANNEL_TOKEN
 from devtools._process import http_get
+from devtools.bureau_stub import BureauStub
 from devtools.camunda import CamundaEngine, ensure_distribution
 from devtools.ports import free_port
 from devtools.postgres import PostgresServer
@@ -95,6 +96,7 @@ class FaultStack:
         self.base = base
         self.redis = RedisServer()
         self.postgres = PostgresServer()
+        self.bureau = BureauStub(log_path=base / "bureau.log")
         self.engine: CamundaEngine | None = None
         self.bff_port = free_port()
         self.workers: Any = None
@@ -114,6 +116,7 @@ class FaultStack:
         ensure_distribution()
         self.redis.start()
         self.postgres.start()
+        self.bureau.start()
         self.engine = CamundaEngine(
             data_dir=self.base / "camunda-data",
             redis_url=self.redis.url,
@@ -125,6 +128,7 @@ class FaultStack:
         self.engine.start()
         self.settings = msgspec.structs.replace(
             _settings(self.redis, self.postgres, self.engine, self.base / "documents"),
+            bureau_url=self.bureau.url,
             worker_http_port=free_port(),
             public_base_url=self.url,
             sms_retry_initial_seconds=0.5,
@@ -172,6 +176,7 @@ class FaultStack:
             self.engine.stop()
         self.postgres.stop()
         self.redis.stop()
+        self.bureau.stop()
 
 
 @pytest.fixture(scope="module")

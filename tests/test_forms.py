@@ -27,6 +27,7 @@ def test_every_shipped_form_has_the_id_its_constant_names() -> None:
         credit.FORM_QUESTIONNAIRE,
         credit.FORM_ANALYST_REVIEW,
         credit.FORM_SIGNATURE,
+        credit.FORM_QUESTIONNAIRE_PHONE,
     }
 
 

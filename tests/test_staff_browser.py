@@ -11,26 +11,38 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import pytest
 import pytest_asyncio
+from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bff.app import create_app as panel_app
 from panel_core.db.models import Case
 from panel_core.settings import Settings
-from tests.helpers import eventually
+from tests import credit
+from tests.appointment_helpers import days_ahead
+from tests.assisted_helpers import co_borrower_waiting
+from tests.bureau_helpers import CaseAtBureau, analyst_task, case_at_the_bureau, open_incident
+from tests.conftest import Stack
+from tests.contact_helpers import ContactCase, contact_case, invitation_login
+from tests.helpers import eventually, open_case_via_channel, open_tasks, person, upload_document
+from tests.helpers import sign_in as participant_sign_in
 from tests.keycloak_login import DEMO_PASSWORD
+from tests.mail_inbox import mails_to
+from tests.sms_inbox import code_in, messages_to, next_message
 from tests.staff_helpers import CaseInReview, case_in_review
-from tests.test_accessibility import axe_violations, browser, installed, serving
+from tests.test_accessibility import axe_violations, browser, installed, panel, serving
 
 pytestmark = [pytest.mark.engine, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-__all__ = ["browser", "installed"]  # fixtures shared with the accessibility tests
+__all__ = ["browser", "installed", "panel"]  # fixtures shared with the accessibility tests
 
 WIDTHS = (1280, 320)
 # Set to a directory to keep a full-page PNG of every page the axe test checks.
@@ -357,6 +369,21 @@ async def test_every_staff_page_passes_axe(
 
         await checked_page(page, f"{dashboard}/cases/{mine.case_id}", width, "case")
         assert await page.locator("form[action^='/documents/'][action$='/review']").count() > 0
+        await page.fill("#note-text", f"Klient prosi o telefon po 16:00 ({width} px).")
+        await page.click("form.note-form button[type=submit]")
+        await page.wait_for_url(f"{dashboard}/cases/{mine.case_id}?notice=note-added#notes")
+        assert await page.locator(".note__text").count() > 0
+        await check(page, width, "case with a note")
+        await page.fill("#note-text", "   ")
+        await page.click("form.note-form button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "note sent empty")
+        await page.goto(f"{dashboard}/cases/{mine.case_id}")
+        await page.click("a[href^='/customers/']")
+        await page.wait_for_url(f"{dashboard}/customers/*")
+        assert mine.case_number in await page.inner_text("table.data-table")
+        await check(page, width, "customer card")
     finally:
         await context.close()
 
@@ -377,3 +404,311 @@ async def test_every_staff_page_passes_axe(
         )
     finally:
         await context.close()
+
+
+# -- e. contacting participants: the case page's section and its forms ---------------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def contacted(settings: Settings) -> ContactCase:
+    """A case to contact, its borrower's proof of income uploaded."""
+    case = await contact_case(settings)
+    async with AsyncTestClient(panel_app(settings)) as client:
+        await participant_sign_in(client, case.borrower_id)
+        income = next(
+            t for t in await open_tasks(client, 3) if t["elementId"] == credit.ELEMENT_TASK_INCOME
+        )
+        assert (await upload_document(client, income["id"], "incomeProof")).status_code == 201
+    return case
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_contacting_participants_passes_axe(
+    dashboard: str,
+    panel: str,
+    browser: Browser,
+    staff_settings: Settings,
+    settings: Settings,
+    contacted: ContactCase,
+    width: int,
+) -> None:
+    case = contacted
+    # The co-borrower's sign-in locked by a wrong code, so the page offers to unlock it.
+    phone, fragment = case.co_borrower["phone"], case.co_borrower["pesel"][-4:]
+    code = code_in((await messages_to(settings.redis_url, phone))[-1]["text"])
+    strict = msgspec.structs.replace(settings, login_max_failures=1)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    assert (await invitation_login(strict, case.case_number, fragment, wrong)).status_code == 423
+    mails = len(await mails_to(settings.redis_url, case.borrower["email"]))
+
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "magda.kierownik")
+        await checked_page(page, f"{dashboard}{case.path()}", width, "case, contacting")
+        assert await page.locator("#contact form[action$='/invitation']").count() == 2
+        assert await page.locator("#contact form[action$='/unlock']").count() == 1
+
+        message = f"{dashboard}{case.path(case.borrower_id, 'message')}"
+        await checked_page(page, message, width, "message form")
+        await page.check("#message-own")
+        await page.click("main form[action$='/message'] button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "message form, no text written")
+        await page.check("#channel-email")
+        await page.check("#message-reminder")
+        await page.click("main form[action$='/message'] button[type=submit]")
+        await page.wait_for_url(f"{dashboard}{case.path()}?contact=email-sent#contact")
+        await check(page, width, "case, e-mail sent")
+
+        await page.click("#contact form[action$='/unlock'] button")
+        await page.wait_for_url(f"{dashboard}{case.path()}?contact=unlocked#contact")
+        assert await page.locator("#contact form[action$='/unlock']").count() == 0
+        await check(page, width, "case, sign-in unlocked")
+
+        document = f"{dashboard}{case.path(case.borrower_id, 'document')}"
+        await checked_page(page, document, width, "document form")
+        await page.click("main form[action$='/document'] button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "document form, nothing chosen")
+        await page.check("#document-0")
+        await page.click("main form[action$='/document'] button[type=submit]")
+        await page.wait_for_url(f"{dashboard}{case.path()}?contact=document-sent#contact")
+        await check(page, width, "case, document sent")
+    finally:
+        await context.close()
+
+    async def both_arrived() -> bool:
+        return len(await mails_to(settings.redis_url, case.borrower["email"])) >= mails + 2
+
+    assert await eventually(both_arrived)
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await checked_page(page, f"{panel}/dev/outbox", width, "demo outbox with e-mail")
+        assert await page.locator(".mail a[href*='/attachments/']").count() > 0
+    finally:
+        await context.close()
+
+
+# -- f. appointments and the calendar ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_booking_moving_and_the_calendar_pass_axe(
+    dashboard: str, browser: Browser, staff_settings: Settings, settings: Settings, width: int
+) -> None:
+    opened = await open_case_via_channel(settings, [person(credit.ROLE_PRIMARY_BORROWER, 0)])
+    case_id = opened["caseId"]
+    day = days_ahead(3)
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "magda.kierownik")
+        await checked_page(
+            page, f"{dashboard}/cases/{case_id}/appointments/new", width, "booking form"
+        )
+        await page.fill("#field-date", day)
+        await page.click("main form[action$='/appointments/'] button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary li").count() >= 2
+        await check(page, width, "booking form with errors")
+        await page.check("#field-kind")
+        await page.fill("#field-time", "10:00")
+        await page.fill("#field-place", "ul. Marszałkowska 142, 00-061 Warszawa")
+        await page.fill("#field-subject", f"Podpisanie umowy ({width} px)")
+        await page.click("main form[action$='/appointments/'] button[type=submit]")
+        await page.wait_for_url(f"{dashboard}/cases/{case_id}?appointment=booked#appointments")
+        assert await page.locator("#appointments .appointment").count() >= 1
+        await check(page, width, "case with an appointment")
+
+        await page.click("#appointments a[href$='/reschedule']")
+        await page.wait_for_url(f"{dashboard}/cases/{case_id}/appointments/*/reschedule")
+        await check(page, width, "moving an appointment")
+        await page.fill("#field-subject", "")
+        await page.click("main form[action$='/reschedule'] button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "moving an appointment, with errors")
+        await page.goto(f"{dashboard}/cases/{case_id}#appointments")
+        await page.click("#appointments a[href$='/cancel']")
+        await page.wait_for_url(f"{dashboard}/cases/{case_id}/appointments/*/cancel")
+        await check(page, width, "cancelling an appointment")
+
+        week = f"{dashboard}/calendar/?view=week&week={day}"
+        await checked_page(page, week, width, "calendar, a week")
+        await checked_page(page, f"{week}&who=team", width, "calendar, the team's week")
+        assert await page.locator(".calendar__entry--appointment").count() >= 1
+        await checked_page(
+            page, f"{dashboard}/calendar/?view=agenda&who=team", width, "calendar, agenda"
+        )
+        assert await page.locator(".calendar__day").count() >= 1
+        await checked_page(
+            page, f"{dashboard}/calendar/?view=agenda", width, "calendar, own agenda"
+        )
+    finally:
+        await context.close()
+
+
+# -- g. assisted mode: completing a participant's task with them on the phone ------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_the_assisted_mode_pages_pass_axe(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    width: int,
+) -> None:
+    waiting = await co_borrower_waiting(settings, sessions)
+    phone = waiting.co_borrower["phone"]
+    start = f"{dashboard}{waiting.assisted('task-questionnaire')}"
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "celina.konsultant")
+        await checked_page(
+            page, f"{dashboard}{waiting.page}", width, "case, as a call-centre agent"
+        )
+        await page.click(f"#assisted a[href='{waiting.assisted('task-questionnaire')}']")
+        await page.wait_for_url(start)
+        await check(page, width, "assisted, before the code")
+
+        seen = len(await messages_to(settings.redis_url, phone))
+        await page.click("form[action$='/assisted/code'] button[type=submit]")
+        await page.wait_for_url(f"{start}?code=sent#code")
+        await check(page, width, "assisted, code sent")
+        code = code_in(await next_message(settings.redis_url, phone, seen))
+
+        await page.fill("#code", f"{(int(code) + 1) % 10**6:06d}")
+        await page.click("form[action$='/assisted/presence'] button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary a[href='#code']").count() == 1
+        await check(page, width, "assisted, a wrong code")
+
+        await page.fill("#code", code)
+        await page.click("form[action$='/assisted/presence'] button[type=submit]")
+        await page.wait_for_url(f"{start}/form")
+        await check(page, width, "assisted form")
+        await page.click("#field-send")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "assisted form sent empty")
+
+        await page.check("input[name=relationshipToBorrower][value=partner]")
+        await page.check("input[name=maritalStatus][value=married]")
+        await page.fill("#field-dependants", "1")
+        await page.click("#field-send")
+        await page.wait_for_url(f"{dashboard}{waiting.page}?assisted=completed#assisted")
+        assert await page.locator("#assisted .notice[role=status]").count() == 1
+        await check(page, width, "case, a task completed on the phone")
+
+        consents = f"{dashboard}{waiting.assisted('task-consents')}"
+        await checked_page(page, consents, width, "assisted, a task not for the phone")
+        assert await page.locator("#code").count() == 0
+    finally:
+        await context.close()
+
+
+# -- f. failed automatic steps (incidents): axe at both widths, and the keyboard alone ----------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def at_the_bureau(
+    stack: Stack, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[tuple[CaseAtBureau, int]]:
+    """A case whose credit bureau keeps failing: an open incident the pages show."""
+    case = await case_at_the_bureau(settings, stack.bureau, "500")
+    incident = await open_incident(sessions, case.case_id)
+    yield case, incident.incident_key
+    stack.bureau.set_mode(None, reference=str(case.case_id))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_the_failed_step_pages_pass_axe(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    at_the_bureau: tuple[CaseAtBureau, int],
+    width: int,
+) -> None:
+    issuer = staff_settings.staff_oidc_issuer
+    case, incident_key = at_the_bureau
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, issuer, "magda.kierownik")
+        await checked_page(page, f"{dashboard}/incidents/", width, "failed steps")
+        assert await page.locator(f"tr[data-incident='{incident_key}']").count() == 1
+        await page.click(f".incident-group:has(tr[data-incident='{incident_key}']) form button")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "failed steps, a group retried without a reason")
+
+        await checked_page(page, f"{dashboard}/incidents/{incident_key}", width, "failed step")
+        await page.fill("#retry-reason", f"Poprawiam zmienne ({width} px).")
+        await page.fill("#retry-variables", '{"bureauResult": ')
+        await page.click("form.retry-form button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator("[data-step=variables][data-outcome=failed]").count() == 1
+        await check(page, width, "failed step, its retry stopped")
+
+        await checked_page(page, f"{dashboard}/cases/{case.case_id}", width, "case, a failed step")
+        await page.click(f"[data-incident='{incident_key}'] details summary")
+        assert await page.is_visible(f"#case-retry-{incident_key}-reason")
+        await check(page, width, "case, the retry of a failed step open")
+    finally:
+        await context.close()
+
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, issuer, "celina.konsultant")
+        await checked_page(page, f"{dashboard}/incidents/", width, "failed steps refused", 403)
+    finally:
+        await context.close()
+
+
+async def test_an_operator_retries_a_failed_step_with_the_keyboard_alone(
+    dashboard: str,
+    browser: Browser,
+    stack: Stack,
+    staff_settings: Settings,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    case = await case_at_the_bureau(settings, stack.bureau, "500")
+    incident = await open_incident(sessions, case.case_id)
+    stack.bureau.set_mode("ok", reference=str(case.case_id))
+    context = await new_context(browser, 1280)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "olek.operator")
+        await tab_to(page, ".site-nav a[href='/incidents/']")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{dashboard}/incidents/")
+        await tab_to(page, f"tr[data-incident='{incident.incident_key}'] a[href^='/incidents/']")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(
+            lambda url: url.startswith(f"{dashboard}/incidents/{incident.incident_key}?")
+        )
+        await tab_to(page, "#retry-reason")
+        await page.keyboard.type("Biuro kredytowe znów odpowiada.")
+        await tab_to(page, "#retry-retries")
+        await page.keyboard.press("Control+A")
+        await page.keyboard.type("2")
+        await tab_to(page, "form.retry-form button[type=submit]")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(
+            lambda url: url == f"{dashboard}/incidents/?notice=incident-retried"
+        )
+        assert await page.locator(".notice[role=status]").count() == 1
+        assert await page.locator(f"tr[data-incident='{incident.incident_key}']").count() == 0
+    finally:
+        await context.close()
+        stack.bureau.set_mode(None, reference=str(case.case_id))
+    await analyst_task(sessions, case.case_id)

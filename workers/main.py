@@ -21,6 +21,7 @@ import httpx
 from pyzeebe import ZeebeWorker, create_insecure_channel
 from redis.asyncio import Redis
 
+from panel_core.appointments.reminders import ReminderJob
 from panel_core.branding import bank_sms
 from panel_core.cases.retention import RetentionJob
 from panel_core.clock import SystemClock
@@ -28,13 +29,18 @@ from panel_core.db.session import create_engine, create_session_factory
 from panel_core.documents.storage import LocalDiskStorage
 from panel_core.engine.rest import CamundaRestClient
 from panel_core.identity.service import LoginService
+from panel_core.notifications.email_dispatcher import (
+    EmailConfigurationError,
+    build_sender,
+    email_configured,
+)
 from panel_core.notifications.sms_providers import SmsConfigurationError, build_provider
 from panel_core.observability import configure_logging
-from panel_core.outboxes import engine_outboxes, sms_outbox
+from panel_core.outboxes import email_outbox, engine_outboxes, sms_outbox
 from panel_core.settings import Settings, SettingsError, get_settings
 from workers.engine_records import EngineRecordConsumer
 from workers.observability import ObservabilityServer, WorkerProbes, create_observability_app
-from workers.routers import case_status, invitation
+from workers.routers import bureau, case_status, invitation
 
 log = logging.getLogger("workers")
 
@@ -51,9 +57,11 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
     redis = Redis.from_url(settings.redis_url)
     rest = CamundaRestClient(settings.camunda_rest_url, settings.camunda_request_timeout_seconds)
     http = httpx.AsyncClient(timeout=settings.sms_request_timeout_seconds)
+    bureau_http = httpx.AsyncClient(timeout=settings.bureau_timeout_seconds)
     channel = create_insecure_channel(grpc_address=settings.zeebe_address)
     try:
         provider = build_provider(settings, redis, http)
+        mailer = build_sender(settings) if email_configured(settings) else None
         worker = ZeebeWorker(
             channel,
             name=settings.worker_name,
@@ -72,6 +80,9 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
         login = LoginService(settings, sessions, redis, SystemClock())
         worker.include_router(
             invitation.build_router(settings, sessions, login, settings.worker_max_concurrency)
+        )
+        worker.include_router(
+            bureau.build_router(settings, sessions, bureau_http, settings.worker_max_concurrency)
         )
         consumer = EngineRecordConsumer(
             redis,
@@ -95,11 +106,20 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
             ),
             "sms-outbox": sms.run(stopped, settings.sms_dispatch_interval_seconds),
         }
+        if mailer is not None:
+            loops["email-outbox"] = email_outbox(settings, sessions, mailer).run(
+                stopped, settings.email_dispatch_interval_seconds
+            )
         retention = RetentionJob(
             sessions, LocalDiskStorage(settings.document_storage_dir), SystemClock()
         )
         if settings.retention_interval_seconds > 0:
             loops["retention"] = retention.run(stopped, settings.retention_interval_seconds)
+        if settings.appointment_reminder_interval_seconds > 0:
+            reminders = ReminderJob(sessions, settings, SystemClock())
+            loops["appointment-reminders"] = reminders.run(
+                stopped, settings.appointment_reminder_interval_seconds
+            )
         tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
         server = None
         if settings.worker_http_port:
@@ -145,6 +165,7 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
     finally:
         await rest.aclose()
         await http.aclose()
+        await bureau_http.aclose()
         await redis.aclose()
         await channel.close()
         await db.dispose()
@@ -168,7 +189,7 @@ def main() -> int:
             loop.add_signal_handler(sig, stopped.set)
         try:
             return await run(settings, stopped)
-        except SmsConfigurationError as exc:
+        except (SmsConfigurationError, EmailConfigurationError) as exc:
             log.error("cannot start the workers: %s", exc)
             return EXIT_CONFIG
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, get
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.controllers.participant_pages import session_context
 from bff.dependencies import OPT_SHOWS, ParticipantContext, ParticipantController
+from panel_core.appointments.views import participant_appointments
 from panel_core.cases import case_types, closure
 from panel_core.cases.overview import build_overview
 from panel_core.cases.service import get_case_with_participants
@@ -70,6 +72,12 @@ async def overview_page(
                 )
                 if s.content
             ],
+            "appointments": await participant_appointments(
+                db,
+                participant.case_id,
+                participant.participant_id,
+                datetime.fromtimestamp(request.app.state.clock.now(), UTC),
+            ),
             # What of a closed case the participant still sees, and until when.
             "shows": participant.shows,
             "access_until": case.access_until if case.closed_at is not None else None,

@@ -83,7 +83,7 @@ class ChannelApiController(Controller):
                 state.sessions,
                 case_type=data.case_type,
                 participants=[
-                    ParticipantRegistration(p.role, p.pesel, p.phone, p.locale)
+                    ParticipantRegistration(p.role, p.pesel, p.phone, p.locale, p.email)
                     for p in data.participants
                 ],
                 channel=data.channel,

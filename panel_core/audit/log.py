@@ -44,6 +44,33 @@ TASK_RESCHEDULED: Final = "task.rescheduled"
 CASE_VIEWED: Final = "case.viewed"
 CASES_SEARCHED: Final = "cases.searched"
 TASK_VIEWED: Final = "task.viewed"
+# An operator's or team manager's retry of a failed automatic step (an incident), with the
+# reason they gave and how each of its steps went, whether it succeeded or not.
+INCIDENT_RETRIED: Final = "incident.retried"
+# Appointments (panel_core/appointments) and the staff calendar.
+APPOINTMENT_BOOKED: Final = "appointment.booked"
+APPOINTMENT_RESCHEDULED: Final = "appointment.rescheduled"
+APPOINTMENT_CANCELLED: Final = "appointment.cancelled"
+APPOINTMENT_MOVE_REQUESTED: Final = "appointment.move-requested"
+APPOINTMENT_REMINDED: Final = "appointment.reminded"
+APPOINTMENT_CALENDAR_DOWNLOADED: Final = "appointment.calendar-downloaded"
+CALENDAR_VIEWED: Final = "calendar.viewed"
+# Staff notes and the customer card.
+NOTE_ADDED: Final = "note.added"
+NOTE_EDITED: Final = "note.edited"
+CUSTOMER_VIEWED: Final = "customer.viewed"
+# Contacting participants from the case page (panel_core/notifications/contact.py).
+INVITATION_RESENT: Final = "invitation.resent"
+LOGIN_UNLOCKED: Final = "login.unlocked"
+STAFF_MESSAGE_SENT: Final = "staff-message.sent"
+DOCUMENT_SENT_SECURELY: Final = "document.sent-securely"
+# Assisted mode (panel_core/tasks/assisted.py): the code sent to the participant's phone, the
+# code they read out accepted or refused (with why), the form opened for them. Their task's
+# completion is TASK_COMPLETED by the member of staff, with ``assisted`` and the participant.
+ASSISTED_CODE_SENT: Final = "assisted.code-sent"
+ASSISTED_PRESENCE_CONFIRMED: Final = "assisted.presence-confirmed"
+ASSISTED_CODE_REFUSED: Final = "assisted.code-refused"
+ASSISTED_FORM_OPENED: Final = "assisted.form-opened"
 
 
 def record(

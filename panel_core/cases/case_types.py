@@ -25,10 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core import constants as c
+from panel_core.cases.variants import AssistedRules, FormVariant, ModelTask, variant_problems
 from panel_core.db.models import Case, CaseTypeDescriptor, CaseTypeDescriptorVersion
 from panel_core.forms.submission import sent_names
 from panel_core.i18n import LOCALES, gettext, pick
-from panel_core.notifications.sms_templates import CASE_TYPE_TEXTS, text_problems
+from panel_core.notifications.sms_templates import CASE_TYPE_TEXTS, placeholders, text_problems
+from panel_core.notifications.staff_templates import MESSAGE_ID, OWN_TEXT, PANEL_MESSAGES
+from panel_core.notifications.staff_templates import PLACEHOLDERS as STAFF_PLACEHOLDERS
 
 DESCRIPTOR_SUFFIX = ".case.json"
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -88,8 +91,14 @@ PURGEABLE = (
     # The keyed hashes of the PESEL fragment and of the whole PESEL: after them, nobody
     # can sign in to the case and the customer card no longer finds it.
     "identity",
-    # Phone numbers, of the participants and of the texts sent to them (with the texts).
+    # Contact details: the participants' phone numbers and e-mail addresses, and those of the
+    # texts and e-mails sent to them (with what they said and carried).
     "phones",
+    # The staff's notes on the case (notes on the customer go with their last case's identity).
+    "notes",
+    # Appointments with the bank (time, place, subject, the number called) and the
+    # participants' requests to move them.
+    "appointments",
 )
 # What participants see of a closed case while they may still sign in.
 Shows = Literal["status", "documents", "everything"]
@@ -139,6 +148,16 @@ class DocumentType(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     description: Texts = msgspec.field(default_factory=dict)
 
 
+class StaffMessage(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """A message staff may send a participant from the case page (``staffMessages``)."""
+
+    # The case type's own text, with {case_number} and {link}; left out for one of the
+    # panel's own messages of the same id.
+    text: Texts = msgspec.field(default_factory=dict)
+    # How the staff choose it (required with a text of its own).
+    label: Texts = msgspec.field(default_factory=dict)
+
+
 class FaqEntry(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     question: Texts
     answer: Texts
@@ -171,8 +190,17 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     tasks: dict[str, Texts] = msgspec.field(default_factory=dict)
     documents: dict[str, DocumentType] = msgspec.field(default_factory=dict)
     faq: list[FaqEntry] = msgspec.field(default_factory=list)
+    # The messages staff may send its participants, by id, in the order offered; the panel's
+    # own (staff_templates.PANEL_MESSAGES) when left out.
+    staff_messages: dict[str, StaffMessage] = msgspec.field(default_factory=dict)
     # After the case closes (a final status, or the process ending without one).
     after_closure: AfterClosure = msgspec.field(default_factory=AfterClosure)
+    # Other forms for a user task (by element id) where staff work on it: in assisted mode
+    # (a participant's task, with them on the phone) or in the dashboard (a bank task), per
+    # group (panel_core/cases/variants.py).
+    form_variants: dict[str, list[FormVariant]] = msgspec.field(default_factory=dict)
+    # What staff may do for participants in assisted mode.
+    assisted: AssistedRules = msgspec.field(default_factory=AssistedRules)
 
     def closure_rule(self, status: str) -> AfterClosure:
         """The after-closure rule of a case closed in ``status`` (any status, or none)."""
@@ -292,6 +320,10 @@ def _all_texts(descriptor: Descriptor) -> Iterable[tuple[str, Texts]]:
     for index, faq in enumerate(descriptor.faq):
         yield f"faq[{index}].question", faq.question
         yield f"faq[{index}].answer", faq.answer
+    for key, message in descriptor.staff_messages.items():
+        if message.text or message.label:
+            yield f"staffMessages.{key}.label", message.label
+            yield f"staffMessages.{key}.text", message.text
 
 
 def _message_problems(descriptor: Descriptor) -> list[str]:
@@ -302,6 +334,32 @@ def _message_problems(descriptor: Descriptor) -> list[str]:
             problems.append(f"messages.{purpose}: not a text a case type words (only {known})")
             continue
         problems.extend(text_problems(f"messages.{purpose}", purpose, texts))
+    return problems
+
+
+def _staff_message_problems(descriptor: Descriptor) -> list[str]:
+    problems = []
+    for key, message in descriptor.staff_messages.items():
+        where = f"staffMessages.{key}"
+        if not MESSAGE_ID.fullmatch(key) or key == OWN_TEXT:
+            problems.append(f"{where}: an id is 1 to 24 of a-z, 0-9 and '-', and not {OWN_TEXT!r}")
+        if not message.text:
+            if message.label:
+                problems.append(f"{where}: a label without a text")
+            elif key not in PANEL_MESSAGES:
+                known = ", ".join(PANEL_MESSAGES)
+                problems.append(f"{where}: no text, and the panel has no message {key!r} ({known})")
+            continue
+        for locale, text in sorted(message.text.items()):
+            try:
+                names = placeholders(text)
+            except ValueError as exc:
+                problems.append(f"{where}.text.{locale}: {exc}")
+                continue
+            problems.extend(
+                f"{where}.text.{locale}: unknown placeholder {{{name}}}"
+                for name in sorted(names - STAFF_PLACEHOLDERS)
+            )
     return problems
 
 
@@ -375,6 +433,7 @@ def check(descriptor: Descriptor, bpmn_xml: bytes) -> list[str]:
     staged = {status for stage in descriptor.stages for status in stage.statuses}
     problems.extend(_role_problems(descriptor))
     problems.extend(_message_problems(descriptor))
+    problems.extend(_staff_message_problems(descriptor))
     for role in sorted(descriptor.role_instructions):
         if role not in descriptor.roles:
             problems.append(f"roleInstructions.{role}: not one of the descriptor's roles")
@@ -507,6 +566,24 @@ def model_problems(
     return sorted(set(problems))
 
 
+def model_user_tasks(bpmn_xml: bytes) -> dict[str, ModelTask]:
+    """The model's user tasks by element id: each one's own form, and whether it is a
+    participant's (inside a participant's share)."""
+    root = ElementTree.fromstring(bpmn_xml)  # noqa: S314 - our own model file, no DTDs
+    parents = {child: parent for parent in root.iter() for child in parent}
+    tasks = {}
+    for task in root.iter(f"{_BPMN}userTask"):
+        definition = task.find(f"{_BPMN}extensionElements/{_ZEEBE}formDefinition")
+        node = task
+        while node in parents and not _is_share(node):
+            node = parents[node]
+        tasks[task.get("id", "")] = ModelTask(
+            form_id=definition.get("formId", "") if definition is not None else "",
+            participant=_is_share(node),
+        )
+    return tasks
+
+
 def descriptor_files(bpmn_dir: Path) -> list[Path]:
     return sorted(bpmn_dir.glob(f"*{DESCRIPTOR_SUFFIX}"))
 
@@ -541,6 +618,12 @@ def check_files(files: list[Path]) -> list[str]:
         problems.extend(f"{path.name}: {problem}" for problem in check(descriptor, model))
         problems.extend(
             f"{path.name}: {problem}" for problem in model_problems(descriptor, model, forms)
+        )
+        problems.extend(
+            f"{path.name}: {problem}"
+            for problem in variant_problems(
+                descriptor.form_variants, descriptor.assisted, model_user_tasks(model), forms
+            )
         )
     return problems
 

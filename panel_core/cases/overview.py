@@ -178,6 +178,9 @@ def _describe(
     who = _("You") if mine else names[person.id]
     if event.kind == activity.TASK_COMPLETED:
         task = descriptor.task_name(str(details.get("task", "")), str(details.get("name", "")))
+        if details.get("assisted"):
+            # Completed on the phone by a member of staff (assisted mode), never named here.
+            return _("%(who)s completed “%(task)s” with the help of the bank", who=who, task=task)
         return _("%(who)s completed “%(task)s”", who=who, task=task)
     if event.kind == activity.DOCUMENT_UPLOADED:
         return _("%(who)s sent a document", who=who)

@@ -32,14 +32,18 @@ from panel_core.cases.case_types import PURGEABLE
 from panel_core.cases.closure import as_datetime
 from panel_core.clock import Clock
 from panel_core.db.models import (
+    Appointment,
+    AppointmentChangeRequest,
     Case,
     Document,
+    EmailMessage,
     EngineProcessInstance,
     EngineVariable,
     PanelTask,
     Participant,
     SignatureRecord,
     SmsMessage,
+    StaffNote,
     TaskDraft,
     TaskSubmission,
 )
@@ -175,13 +179,37 @@ class RetentionJob:
             removed["drafts"] += _rows(
                 await session.execute(delete(TaskDraft).where(TaskDraft.panel_task_id.in_(tasks)))
             )
+        if "appointments" in kinds:
+            removed["appointments"] += await _purge_appointments(session, case)
+        elif "phones" in kinds:
+            # Appointments kept beyond the purge lose the number the bank was to call.
+            removed["phones"] += _rows(
+                await session.execute(
+                    update(Appointment)
+                    .where(Appointment.case_id == case.id, Appointment.phone_e164.is_not(None))
+                    .values(phone_e164=None)
+                )
+            )
+        if "notes" in kinds:
+            removed["notes"] += _rows(
+                await session.execute(delete(StaffNote).where(StaffNote.case_id == case.id))
+            )
         if "identity" in kinds:
+            indexes = set(
+                await session.scalars(
+                    select(Participant.pesel_index).where(
+                        Participant.case_id == case.id, Participant.pesel_index.is_not(None)
+                    )
+                )
+            )
             removed["identity"] += await _clear_participants(
                 session, case, Participant.pesel_fragment_hash, Participant.pesel_index
             )
+            removed["notes"] += await _purge_customer_notes(session, indexes)
         if "phones" in kinds:
+            # The participants' contact details: phone numbers and e-mail addresses.
             removed["phones"] += await _clear_participants(
-                session, case, Participant.phone_e164, Participant.phone_index
+                session, case, Participant.phone_e164, Participant.phone_index, Participant.email
             )
             # A text holds the number it went to and, in its body, links and codes.
             removed["phones"] += _rows(
@@ -189,6 +217,14 @@ class RetentionJob:
                     update(SmsMessage)
                     .where(SmsMessage.case_id == case.id, SmsMessage.phone_e164 != "")
                     .values(phone_e164="", body=None)
+                )
+            )
+            # An e-mail holds its address and, in its body or attachment, what it carried.
+            removed["phones"] += _rows(
+                await session.execute(
+                    update(EmailMessage)
+                    .where(EmailMessage.case_id == case.id, EmailMessage.to_address != "")
+                    .values(to_address="", subject=None, body=None, attachment=None)
                 )
             )
         now = as_datetime(self._clock.now())
@@ -218,6 +254,27 @@ class RetentionJob:
                 )
             )
         )
+
+
+async def _purge_customer_notes(session: AsyncSession, indexes: set[str | None]) -> int:
+    """Notes on customers no case knows any more: their last case's identity just went."""
+    known = select(Participant.id).where(Participant.pesel_index == StaffNote.customer_index)
+    result = await session.execute(
+        delete(StaffNote).where(StaffNote.customer_index.in_(indexes), ~known.exists())
+    )
+    return _rows(result)
+
+
+async def _purge_appointments(session: AsyncSession, case: Case) -> int:
+    """The case's appointments and the requests to move them, rows and all."""
+    appointments = select(Appointment.id).where(Appointment.case_id == case.id)
+    requests = await session.execute(
+        delete(AppointmentChangeRequest).where(
+            AppointmentChangeRequest.appointment_id.in_(appointments)
+        )
+    )
+    removed = await session.execute(delete(Appointment).where(Appointment.case_id == case.id))
+    return _rows(requests) + _rows(removed)
 
 
 async def _clear_participants(session: AsyncSession, case: Case, *columns: Any) -> int:

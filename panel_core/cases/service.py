@@ -38,6 +38,7 @@ from panel_core.db.models import (
 )
 from panel_core.engine.commands import cancel_key, enqueue_command, start_key
 from panel_core.i18n import DEFAULT_LOCALE, pick, supported
+from panel_core.identity.email_address import EmailAddressError, normalize_email
 from panel_core.identity.pesel import (
     PeselError,
     fragment_hash,
@@ -65,6 +66,8 @@ class ParticipantRegistration:
     pesel: str
     phone: str
     locale: str = "pl"
+    # Optional: where e-mail notifications and documents sent securely go.
+    email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class _Checked:
     fragment: str
     phone_e164: str
     locale: str
+    email: str | None
     # Blind indexes staff search by (panel_core/cases/search.py); the PESEL goes no further.
     pesel_index: str
     phone_index: str
@@ -106,7 +110,8 @@ def check_participants(
         try:
             pesel = validate_pesel(p.pesel)
             phone = normalize_phone(p.phone)
-        except (PeselError, PhoneError) as exc:
+            email = normalize_email(p.email) if p.email.strip() else None
+        except (PeselError, PhoneError, EmailAddressError) as exc:
             raise CaseValidationError(f"Participant {number}: {exc}") from exc
         if p.locale not in LOCALES:
             raise CaseValidationError(
@@ -118,6 +123,7 @@ def check_participants(
                 fragment_of(pesel, fragment_length),
                 phone,
                 p.locale,
+                email,
                 pesel_index=pesel_index(hash_key, pesel),
                 phone_index=phone_index(hash_key, phone),
             )
@@ -161,7 +167,16 @@ def request_hash(
     """Keyed fingerprint of a request to open a case (it carries PESEL numbers, so a plain
     hash would be open to guessing)."""
     body = json.dumps(
-        [case_type, channel, [[p.role, p.pesel, p.phone, p.locale] for p in participants]],
+        # An address joins the fingerprint only when given, so a request without any keeps
+        # the fingerprint it had before addresses existed.
+        [
+            case_type,
+            channel,
+            [
+                [p.role, p.pesel, p.phone, p.locale, *([p.email] if p.email else [])]
+                for p in participants
+            ],
+        ],
         separators=(",", ":"),
     )
     return hmac.new(
@@ -245,6 +260,7 @@ async def open_case(
                     role=p.role,
                     ordinal=i,
                     phone_e164=p.phone_e164,
+                    email=p.email,
                     locale=p.locale,
                     pesel_fragment_hash=fragment_hash(hash_key, case.id, p.fragment),
                     pesel_index=p.pesel_index,

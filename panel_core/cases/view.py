@@ -295,7 +295,17 @@ async def timeline(
             who = labels.get(event.participant_id, _("a participant"))
         else:
             who = _("the process")
-        items.append(TimelineItem(event.occurred_at, who, _describe(event, descriptor)))
+        what = _describe(event, descriptor)
+        if event.event == audit.TASK_COMPLETED and (event.details or {}).get("assisted"):
+            task = descriptor.task_name(str((event.details or {}).get("task", "")), "")
+            what = _(
+                "completed “%(task)s” with %(who)s on the phone",
+                task=task,
+                who=labels.get(event.participant_id, _("a participant"))
+                if event.participant_id
+                else _("a participant"),
+            )
+        items.append(TimelineItem(event.occurred_at, who, what))
     return items
 
 
@@ -323,6 +333,12 @@ def _describe(event: AuditEvent, descriptor: Descriptor) -> str:
             status=status_label(descriptor, str(details.get("status", ""))),
         ),
         audit.CASE_PURGED: lambda: _("purged the participants' personal data (retention)"),
+        audit.INVITATION_RESENT: lambda: _("sent the invitation again"),
+        audit.LOGIN_UNLOCKED: lambda: _("unlocked a participant's sign-in"),
+        audit.STAFF_MESSAGE_SENT: lambda: (
+            _("sent an e-mail") if details.get("channel") == "email" else _("sent a text message")
+        ),
+        audit.DOCUMENT_SENT_SECURELY: lambda: _("sent a document by e-mail, its password by SMS"),
     }
     return describe.get(event.event, lambda: event.event)()
 
@@ -342,5 +358,9 @@ _TIMELINE_EVENTS = frozenset(
         audit.DOCUMENT_SIGNED,
         audit.DOCUMENT_REVIEWED,
         audit.CASE_STATUS_CHANGED,
+        audit.INVITATION_RESENT,
+        audit.LOGIN_UNLOCKED,
+        audit.STAFF_MESSAGE_SENT,
+        audit.DOCUMENT_SENT_SECURELY,
     }
 )

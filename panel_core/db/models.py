@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Enum,
     ForeignKey,
@@ -174,6 +175,9 @@ class Participant(Base):
     # (panel_core/identity/pesel.py, phone.py). NULL for participants registered before them.
     pesel_index: Mapped[str | None] = mapped_column(String(64), index=True)
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Where e-mail notifications and documents sent securely go; optional, typed in by the
+    # bank like the phone number, and purged with it (the "phones" kind).
+    email: Mapped[str | None] = mapped_column(String(254))
     locale: Mapped[str] = mapped_column(String(8), default="pl")
     invited_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -303,6 +307,12 @@ class TaskSubmission(OutboxColumns, Base):
     # The part of the answers the process needs, sent with the completion.
     variables: Mapped[dict[str, Any]]
     submitted_by: Mapped[str] = mapped_column(String(255))
+    # The member of staff who completed it with the participant on the phone (assisted
+    # mode, ``staff:<username>``); None when the participant sent it themselves.
+    assisted_by: Mapped[str | None] = mapped_column(String(255))
+    # The deployed form version the answers were given in: the task's own, or the variant
+    # the descriptor gives for the channel (``formVariants``).
+    form_key: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[SubmissionState] = mapped_column(
         text_enum(SubmissionState),
         default=SubmissionState.PENDING,
@@ -375,6 +385,50 @@ class SmsMessage(OutboxColumns, Base):
     sent_at: Mapped[datetime | None]
 
 
+class EmailState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    # The relay refused the message for good (an unknown mailbox, a message too large) or
+    # every attempt failed; an operator looks at last_error.
+    FAILED = "failed"
+
+
+class EmailMessage(OutboxColumns, Base):
+    """The e-mail outbox: a message is stored whole (its attachment too) and sent by the
+    dispatcher with retries; what it carries is cleared once it is sent or given up."""
+
+    __tablename__ = "email_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Named by the caller, so a repeated request queues nothing new.
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    # A document sent securely: the password-protected PDF, never the password.
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attachment_name: Mapped[str | None] = mapped_column(String(255))
+    attachment_type: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[EmailState] = mapped_column(
+        text_enum(EmailState),
+        default=EmailState.PENDING,
+        index=True,
+    )
+    # The Message-ID every attempt carries, so a copy delivered twice is one message to a
+    # mail client.
+    message_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
 class TaskDraft(Base):
     """What a participant or a member of staff typed into a task but has not sent yet, kept
     across devices."""
@@ -412,6 +466,9 @@ class ConsentRecord(Base):
     consent_key: Mapped[str] = mapped_column(String(255))
     # The deployed form version the text came from.
     form_key: Mapped[int | None] = mapped_column(BigInteger)
+    # The member of staff the participant gave it through, on the phone (assisted mode,
+    # where the case type allows it); None when given in the panel.
+    assisted_by: Mapped[str | None] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
     given_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -668,6 +725,34 @@ class SavedFilter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class StaffNote(Base):
+    """A note of staff on a case or on a customer (their PESEL's blind index), never shown to
+    participants. Its author may correct it for a short while; after that it stands, and
+    what follows is a new note."""
+
+    __tablename__ = "staff_note"
+    __table_args__ = (
+        Index("ix_staff_note_case", "case_id", "created_at"),
+        Index("ix_staff_note_customer", "customer_index", "created_at"),
+        CheckConstraint(
+            "(case_id IS NULL) <> (customer_index IS NULL)", name="ck_staff_note_one_subject"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Exactly one of these: the case, or the customer across their cases.
+    case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE")
+    )
+    customer_index: Mapped[str | None] = mapped_column(String(64))
+    author_subject: Mapped[str] = mapped_column(String(255))
+    author_username: Mapped[str] = mapped_column(String(255))
+    author_name: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[datetime | None]
+
+
 class ProcessInstanceState(enum.StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
@@ -745,4 +830,141 @@ class EngineIncident(Base):
     created_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     # The record the descriptive columns come from (a migration changes them).
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class AppointmentKind(enum.StrEnum):
+    # At a branch: the appointment's place is the branch's address.
+    BRANCH = "branch"
+    # The bank calls the participant.
+    PHONE = "phone"
+
+
+class AppointmentState(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+_REMINDER_DUE = text("reminded_at IS NULL AND state = 'scheduled'")
+
+
+class Appointment(Base):
+    """A participant's appointment with the bank (panel_core/appointments).
+
+    Times are stored in UTC; staff type and everyone reads them in Europe/Warsaw.
+    """
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        # A calendar: the appointments one member of staff holds, in a range of time.
+        Index("ix_appointment_holder_starts_at", "staff_username", "starts_at"),
+        # The reminder job's queue: scheduled appointments whose reminder has not gone.
+        Index(
+            "ix_appointment_reminder_due",
+            "remind_at",
+            postgresql_where=_REMINDER_DUE,
+            sqlite_where=_REMINDER_DUE,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[AppointmentKind] = mapped_column(text_enum(AppointmentKind))
+    state: Mapped[AppointmentState] = mapped_column(
+        text_enum(AppointmentState), default=AppointmentState.SCHEDULED
+    )
+    starts_at: Mapped[datetime]
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    # A branch visit's address.
+    place: Mapped[str | None] = mapped_column(Text)
+    # The number the bank calls; None: the participant's own number, which the bank has.
+    phone_e164: Mapped[str | None] = mapped_column(String(16))
+    # What it is about, as the participant reads it.
+    subject: Mapped[str] = mapped_column(String(200))
+    # The member of staff whose calendar it is in, and who booked it.
+    staff_username: Mapped[str] = mapped_column(String(255))
+    staff_name: Mapped[str] = mapped_column(String(255))
+    booked_by: Mapped[str] = mapped_column(String(255))
+    # Counts the changes the participant was told of: the calendar file's SEQUENCE, and part
+    # of each SMS's idempotency key, so a new time gets its own messages.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # When the reminder SMS is due (the day before); None when the appointment was booked too
+    # late for one.
+    remind_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    cancelled_at: Mapped[datetime | None]
+
+
+_REQUEST_OPEN = text("resolved_at IS NULL")
+
+
+class AppointmentChangeRequest(Base):
+    """A participant's request to move an appointment, until the bank reschedules or
+    cancels it. One open request per appointment; answered ones stay on record."""
+
+    __tablename__ = "appointment_change_request"
+    __table_args__ = (
+        Index(
+            "uq_appointment_change_request_open",
+            "appointment_id",
+            unique=True,
+            postgresql_where=_REQUEST_OPEN,
+            sqlite_where=_REQUEST_OPEN,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    appointment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("appointment.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE")
+    )
+    message: Mapped[str] = mapped_column(Text)
+    # When the participant could come instead, in their own words.
+    preferred: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    # "rescheduled" or "cancelled", and the member of staff who did it.
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class StaffGroupMember(Base):
+    """The identity provider's groups of a member of staff as of their last sign-in: whose
+    appointments and tasks a team manager's calendar shows (the members of their groups)."""
+
+    __tablename__ = "staff_group_member"
+
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EngineJob(Base):
+    """A job that has failed at least once, with the retries it has left as the engine last
+    reported them (its ``FAILED`` and ``RETRIES_UPDATED`` records), for the dashboard's
+    failed steps: Zeebe 8.6 answers no job query without Operate.
+
+    A job that ends (completed, cancelled, an error thrown) is deleted: only an open incident
+    reads this table, and a job with an open incident has not ended. A record of the job
+    applied late, after its end, leaves a row no open incident refers to.
+    """
+
+    __tablename__ = "engine_job"
+
+    job_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    process_instance_key: Mapped[int] = mapped_column(BigInteger, index=True)
+    element_instance_key: Mapped[int] = mapped_column(BigInteger)
+    job_type: Mapped[str] = mapped_column(String(255))
+    retries: Mapped[int] = mapped_column(Integer)
+    # The record the columns come from: an older record never overwrites a newer one.
     position: Mapped[int] = mapped_column(BigInteger)

@@ -18,6 +18,7 @@ from panel_core import constants as c
 from panel_core.cases import closure
 from panel_core.db.models import utcnow
 from panel_core.engine.instances import record_incident, record_instance_state
+from panel_core.engine.jobs import read_job, record_job
 from panel_core.engine.records import (
     ProcessInstanceEvent,
     read_form,
@@ -41,6 +42,7 @@ STREAMS = (
     # After the instances they belong to, so a case page rarely shows an incident of an
     # instance it does not know yet.
     c.STREAM_INCIDENT,
+    c.STREAM_JOB,
 )
 # The records of a process's own element that end it.
 ENDING = frozenset({"ELEMENT_COMPLETED", "ELEMENT_TERMINATED"})
@@ -76,6 +78,7 @@ HANDLERS: dict[str, StreamHandler] = {
     c.STREAM_VARIABLE: StreamHandler(read_variable, record_variable),
     c.STREAM_USER_TASK: StreamHandler(read_user_task, apply_user_task),
     c.STREAM_INCIDENT: StreamHandler(read_incident, record_incident),
+    c.STREAM_JOB: StreamHandler(read_job, record_job),
 }
 
 

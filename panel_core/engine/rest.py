@@ -169,6 +169,36 @@ class CamundaRestClient:
         )
         self._raise_for(response)
 
+    def _raise_for_command(self, response: httpx.Response) -> None:
+        """As ``_raise_for``, but a 409 is the resource's state (a job or incident that is
+        no longer what the caller saw), which sending the same request again never changes."""
+        if response.status_code == 409:
+            raise EngineConflictError(_problem_detail(response))
+        self._raise_for(response)
+
+    async def set_variables(
+        self, element_instance_key: int, variables: Mapping[str, Any], *, local: bool = False
+    ) -> None:
+        """Set variables from an element instance's scope: without ``local``, each one goes
+        to the nearest scope that has it already, else to the process instance."""
+        response = await self._request(
+            "PUT",
+            f"/element-instances/{element_instance_key}/variables",
+            json={"variables": dict(variables), "local": local},
+        )
+        self._raise_for_command(response)
+
+    async def update_job_retries(self, job_key: int, retries: int) -> None:
+        response = await self._request(
+            "PATCH", f"/jobs/{job_key}", json={"changeset": {"retries": retries}}
+        )
+        self._raise_for_command(response)
+
+    async def resolve_incident(self, incident_key: int) -> None:
+        """Resolve an incident; a job's incident is refused while the job has no retries."""
+        response = await self._request("POST", f"/incidents/{incident_key}/resolution", json={})
+        self._raise_for_command(response)
+
     async def complete_user_task(
         self, user_task_key: int, variables: Mapping[str, Any]
     ) -> Delivery:

@@ -38,6 +38,9 @@ def _environment() -> Environment:
     return environment
 
 
+_APPOINTMENT_PLACEHOLDERS = frozenset(
+    {"case_number", "when", "kind", "where", "minutes", "subject", "link"}
+)
 # The placeholders a bank's own text of each purpose may use, and those it must: a text
 # without the code or the link would send the person nothing they can use.
 PANEL_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -51,6 +54,17 @@ PANEL_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"code", "short_hash"}),
     ),
     "decision": (frozenset({"case_number", "decision", "link"}), frozenset({"decision"})),
+    # Read out to the bank on the phone (assisted mode): {task} is the task's name.
+    "assisted-code": (frozenset({"code", "minutes", "case_number", "task"}), frozenset({"code"})),
+    # Appointments: {when} is the local date and time, {kind} "a branch visit" or "a phone
+    # call", {where} the branch's address or who calls whom, {minutes} the duration.
+    "appointment": (_APPOINTMENT_PLACEHOLDERS, frozenset({"when"})),
+    "appointment-moved": (_APPOINTMENT_PLACEHOLDERS, frozenset({"when"})),
+    "appointment-reminder": (_APPOINTMENT_PLACEHOLDERS, frozenset({"when"})),
+    "appointment-cancelled": (
+        frozenset({"case_number", "when", "kind", "link"}),
+        frozenset({"when"}),
+    ),
 }
 # The purposes a case type words itself (the rest are the bank's, or the panel's).
 CASE_TYPE_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {

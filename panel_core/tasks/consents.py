@@ -47,10 +47,19 @@ def record_consents(
     task: PanelTask,
     participant_id: uuid.UUID,
     answers: Mapping[str, Any],
+    *,
+    schema: Mapping[str, Any] | None = None,
+    form_key: int | None = None,
+    assisted_by: str | None = None,
 ) -> list[ConsentRecord]:
-    """Add a record for every consent given in these answers, in the caller's transaction."""
+    """Add a record for every consent given in these answers, in the caller's transaction.
+
+    ``schema`` and ``form_key`` are the form the consents were given in where it is a variant
+    of the task's own; ``assisted_by`` the member of staff they were given through.
+    """
     records = []
-    for key, text in consent_texts(localise(task.form_schema or {})).items():
+    form = task.form_schema if schema is None else schema
+    for key, text in consent_texts(localise(form or {})).items():
         if answers.get(key) is True:
             record = ConsentRecord(
                 id=uuid.uuid4(),
@@ -58,7 +67,8 @@ def record_consents(
                 participant_id=participant_id,
                 panel_task_id=task.id,
                 consent_key=key,
-                form_key=task.form_key,
+                form_key=task.form_key if form_key is None else form_key,
+                assisted_by=assisted_by,
                 text=text,
                 text_sha256=text_version(text),
             )

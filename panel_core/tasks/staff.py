@@ -33,8 +33,8 @@ from panel_core.i18n import N_
 from panel_core.identity.actors import Client, StaffActor
 from panel_core.outbox.dispatcher import Outbox
 from panel_core.tasks.completions import TaskNotOpenError, VariablesTooLargeError
+from panel_core.tasks.task_form import TaskForm, own_form, variables_for
 from panel_core.tasks.work import judge, may_see, may_work, send
-from panel_core.variables import form_variables
 
 TAKEN = N_("Someone else has just taken this task. It is theirs now.")
 ENGINE_DOWN = N_("The process engine is not answering. Nothing was changed; try again shortly.")
@@ -186,20 +186,36 @@ async def complete(
     task: PanelTask,
     submitted: Mapping[str, Any],
     client: Client,
+    form: TaskForm | None = None,
 ) -> StaffCompletion:
-    """Judge the answers by the pinned form; store them; deliver them to the engine."""
+    """Judge the answers by the pinned form (or ``form``, the descriptor's variant of it for
+    the person); store them; deliver them to the engine."""
+    form = form or own_form(task)
     if not may_work(actor, task):
         return StaffCompletion(refused=GONE if task.state != TaskState.OPEN else NOT_YOURS)
-    if check_form(task.form_schema or {}):
+    if check_form(form.schema):
         return StaffCompletion(refused=N_("This form uses rules the panel cannot check."))
     answers, errors = judge(
-        task, submitted, variables=await form_variables(session, task), today=form_today(clock)
+        task,
+        submitted,
+        variables=await variables_for(session, task, form),
+        today=form_today(clock),
+        schema=form.schema,
     )
     if errors:
         return StaffCompletion(errors=errors)
     lease = completions.new_lease()
     try:
-        submission = await send(session, actor, task, answers, lease=lease, client=client)
+        submission = await send(
+            session,
+            actor,
+            task,
+            answers,
+            lease=lease,
+            client=client,
+            schema=form.schema,
+            form_key=form.form_key,
+        )
     except (TaskNotOpenError, VariablesTooLargeError):
         await session.rollback()
         return StaffCompletion(refused=GONE)

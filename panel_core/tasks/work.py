@@ -62,12 +62,15 @@ def judge(
     variables: Mapping[str, Any],
     today: date,
     files: Mapping[str, Sequence[str]] | None = None,
+    schema: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The answers as the pinned form reads them, and the errors by field (messages name
     fields by their label in the actor's language). ``files`` are the ids of the documents
-    uploaded to each file picker; without them file pickers are left out."""
+    uploaded to each file picker; without them file pickers are left out. ``schema`` is the
+    form the answers were given in where it is not the task's own (a variant of it)."""
+    form = task.form_schema if schema is None else schema
     return read_submission(
-        localise(task.form_schema or {}), submitted, variables=variables, today=today, files=files
+        localise(form or {}), submitted, variables=variables, today=today, files=files
     )
 
 
@@ -80,19 +83,31 @@ async def send(
     lease: Lease,
     client: Client | None = None,
     attach: Callable[[TaskSubmission], None] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    form_key: int | None = None,
+    assisted_by: StaffActor | None = None,
 ) -> TaskSubmission:
     """Store the completion (the caller commits, then delivers it with ``lease``).
 
     ``attach`` links what belongs to the submission (a signature) before anything is
-    flushed: rows that are never updated must be inserted complete.
+    flushed: rows that are never updated must be inserted complete. ``schema`` and
+    ``form_key`` name the form the answers were given in where it is a variant of the task's
+    own. ``assisted_by`` is the member of staff who completed a participant's task (``actor``)
+    with them on the phone: the audit log names them, the participants' feed says the bank
+    helped.
     """
+    form = task.form_schema if schema is None else schema
+    assisted = assisted_by is not None and isinstance(actor, ParticipantActor)
+    marks: dict[str, Any] = {"assisted": True} if assisted else {}
     audit.record(
         session,
         audit.TASK_COMPLETED,
         case_id=task.case_id,
-        actor=actor,
+        participant_id=actor.participant_id if isinstance(actor, ParticipantActor) else None,
+        actor=assisted_by or actor,
         client=client,
         task=task.element_id,
+        **marks,
     )
     if isinstance(actor, ParticipantActor):
         activity.record(
@@ -101,15 +116,18 @@ async def send(
             case_id=actor.case_id,
             participant_id=actor.participant_id,
             task=task.element_id,
+            **marks,
         )
     submission = await submit(
         session,
         task,
         answers=answers,
-        variables=process_variables(task.form_schema or {}, answers),
+        variables=process_variables(form or {}, answers),
         submitted_by=actor.reference,
         lease=lease,
     )
+    submission.form_key = form_key if form_key is not None else task.form_key
+    submission.assisted_by = assisted_by.reference if assisted_by is not None and assisted else None
     if attach is not None:
         attach(submission)
     await discard_draft(session, task)

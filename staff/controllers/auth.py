@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -11,6 +12,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panel_core.appointments.calendar import remember_member
 from panel_core.audit import log as audit
 from panel_web.locale import safe_return_path
 from panel_web.request import client_of
@@ -82,6 +84,8 @@ class AuthController(Controller):
             actor=signed_in.actor,
             client=client,
         )
+        # Whose calendars a team manager sees: the groups as the provider gave them now.
+        await remember_member(db, signed_in.actor, datetime.fromtimestamp(now, UTC))
         await db.commit()
         return Redirect(pending.return_to, status_code=303)
 

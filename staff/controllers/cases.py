@@ -16,10 +16,12 @@ from litestar.response import Redirect, Response, Stream, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from panel_core.appointments.views import case_appointments
 from panel_core.audit import activity
 from panel_core.audit import log as audit
 from panel_core.cases.case_types import deployed as descriptors
 from panel_core.cases.case_types import status_label
+from panel_core.cases.notes import MAX_NOTE_CHARS, case_notes, with_editable
 from panel_core.cases.search import (
     CasePage,
     CaseQuery,
@@ -34,7 +36,9 @@ from panel_core.db.models import Case, Document, DocumentState, PanelTask
 from panel_core.documents.service import download_name, review_document
 from panel_core.i18n import N_, gettext, pick
 from panel_core.identity.actors import StaffActor
+from panel_core.notifications.contact import contact_view
 from panel_core.notifications.live import DOCUMENTS_CHANGED, publish_case_update
+from panel_core.tasks.assisted import case_section as assisted_section
 from panel_core.tasks.signing import case_signatures, get_case_signature
 from panel_web.downloads import content_disposition, exact_bytes
 from panel_web.locale import safe_return_path
@@ -50,6 +54,8 @@ REVIEW_DONE = N_("This document has been reviewed already.")
 NOTICES = {
     "accepted": N_("The document is accepted."),
     "rejected": N_("The document is rejected; the participant is asked for a new one."),
+    "note-added": N_("The note is added."),
+    "note-saved": N_("The note is changed."),
 }
 
 
@@ -269,6 +275,7 @@ class CasesController(StaffController):
         self,
         request: Request[Any, Any, Any],
         db: NamedDependency[AsyncSession],
+        services: NamedDependency[StaffServices],
         staff: NamedDependency[StaffActor],
         case_id: FromPath[uuid.UUID],
         notice: FromQuery[str] = "",
@@ -298,6 +305,26 @@ class CasesController(StaffController):
                     for signature in await case_signatures(db, case.id)
                 ],
                 "reviewable": may_review(staff, [row.task for row in view.tasks]),
+                "appointments": await case_appointments(
+                    db,
+                    view,
+                    staff,
+                    services.settings,
+                    datetime.fromtimestamp(services.clock.now(), UTC),
+                ),
+                "notes": with_editable(
+                    await case_notes(db, case.id),
+                    staff,
+                    datetime.fromtimestamp(services.clock.now(), UTC),
+                    services.settings.staff_note_edit_window_seconds,
+                ),
+                "note_action": f"/cases/{case.id}/notes",
+                "note_limit": MAX_NOTE_CHARS,
+                "note_window_minutes": services.settings.staff_note_edit_window_seconds // 60,
+                "contact": await contact_view(
+                    services.settings, services.redis, staff, view, services.clock.now()
+                ),
+                "assisted": await assisted_section(db, services.settings, staff, view),
                 "return_to": request.url.path,
                 "live_events": f"/events/?case={case.id}",
                 "message": gettext(message) if message else "",

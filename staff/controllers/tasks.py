@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from panel_core.audit import log as audit
 from panel_core.cases import case_types
+from panel_core.cases.variants import STAFF
 from panel_core.cases.view import case_view, load_case, may_review, task_state_label
 from panel_core.db.models import PanelTask, TaskState
 from panel_core.forms import form_today, hidden_now, localise, page_fields
@@ -38,8 +39,8 @@ from panel_core.tasks.staff import (
     reschedule,
     unclaim,
 )
+from panel_core.tasks.task_form import TaskForm, form_for, variables_for
 from panel_core.tasks.work import may_work, open_task
-from panel_core.variables import form_variables
 from panel_web.forms import form_values
 from panel_web.request import client_of
 from staff.controllers.inbox import TaskOut
@@ -85,6 +86,23 @@ async def visible_task(db: AsyncSession, staff: StaffActor, task_id: uuid.UUID) 
     return task
 
 
+async def staff_form(
+    db: AsyncSession,
+    task: PanelTask,
+    staff: StaffActor,
+    descriptor: case_types.Descriptor | None = None,
+) -> TaskForm:
+    """The form this member of staff works the task in: the descriptor's variant for their
+    groups in the dashboard, or the task's own."""
+    if descriptor is None:
+        descriptor = (
+            await case_types.of_case_id(db, task.case_id)
+            if task.case_id
+            else case_types.fallback("")
+        )
+    return await form_for(db, task, descriptor, mode=STAFF, groups=staff.groups)
+
+
 async def task_page(
     request: Request[Any, Any, Any],
     db: AsyncSession,
@@ -101,7 +119,8 @@ async def task_page(
     case = await load_case(db, task.case_id) if task.case_id else None
     view = await case_view(db, case) if case is not None else None
     descriptor = view.descriptor if view else await case_types.load(db, "")
-    schema = localise(task.form_schema or {})
+    form = await staff_form(db, task, staff, descriptor)
+    schema = localise(form.schema)
     working = may_work(staff, task)
     if values is None:
         values = await load_draft(db, task, staff) if working else {}
@@ -121,11 +140,12 @@ async def task_page(
                 schema,
                 values=values,
                 errors=errors or {},
-                variables=await form_variables(db, task),
+                variables=await variables_for(db, task, form),
                 today=form_today(services.clock),
             )
             if working
             else [],
+            "variant": form.variant,
             "errors": errors or {},
             "due_value": local_input(task.due_date),
             "follow_up_value": local_input(task.follow_up_date),
@@ -262,10 +282,11 @@ class StaffTasksController(StaffController):
         task = await visible_task(db, staff, task_id)
         values = form_values(await request.form())
         values.pop("action", None)
+        form = await staff_form(db, task, staff)
         hidden = hidden_now(
-            task.form_schema or {},
+            form.schema,
             values,
-            await form_variables(db, task),
+            await variables_for(db, task, form),
             form_today(services.clock),
         )
         return {"hidden": hidden}
@@ -291,7 +312,14 @@ class StaffTasksController(StaffController):
             await db.commit()
             return Redirect(f"/tasks/{task_id}?notice=saved", status_code=303)
         outcome = await complete(
-            db, services.completions, services.clock, staff, task, submitted, client_of(request)
+            db,
+            services.completions,
+            services.clock,
+            staff,
+            task,
+            submitted,
+            client_of(request),
+            form=await staff_form(db, task, staff),
         )
         if outcome.refused:
             return await self._refused(
@@ -439,7 +467,14 @@ class StaffTasksApiController(StaffController):
     ) -> CompletionOut:
         task = await visible_task(db, staff, task_id)
         outcome = await complete(
-            db, services.completions, services.clock, staff, task, data.answers, client_of(request)
+            db,
+            services.completions,
+            services.clock,
+            staff,
+            task,
+            data.answers,
+            client_of(request),
+            form=await staff_form(db, task, staff),
         )
         if outcome.refused:
             raise ClientException(gettext(outcome.refused), status_code=409)

@@ -1,0 +1,1 @@
+"""Appointments of participants with the bank, their reminders, and the staff calendar."""
