@@ -25,6 +25,7 @@ from panel_core.cases.notes import MAX_NOTE_CHARS
 from panel_core.clock import FakeClock
 from panel_core.db.models import AuditEvent, StaffNote
 from panel_core.settings import Settings
+from panel_web.locale import LANGUAGE_COOKIE
 from staff.app import create_app
 from tests import credit
 from tests.helpers import person, sign_in
@@ -42,6 +43,8 @@ async def people(staff_settings: Settings) -> AsyncIterator[Opener]:
     async def open_browser(clock: FakeClock | None = None) -> StaffBrowser:
         client = AsyncTestClient(create_app(staff_settings, clock=clock))
         await client.__aenter__()
+        # These tests read the English texts; the Polish ones are the axe tests' (browser).
+        client.cookies.set(LANGUAGE_COOKIE, "en")
         browser = StaffBrowser(client, staff_settings)
         opened.append((browser, client))
         return browser

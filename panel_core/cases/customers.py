@@ -62,7 +62,7 @@ async def customer_card(session: AsyncSession, participant_id: uuid.UUID) -> Cus
         .limit(CARD_LIMIT)
     )
     cases = []
-    for participant, case in rows.tuples():
+    for participant, case in rows:
         descriptor = await case_types.of_case(session, case)
         everyone = await session.scalars(select(Participant).where(Participant.case_id == case.id))
         role = descriptor.role_names(everyone).get(participant.id, participant.role)
