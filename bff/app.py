@@ -15,7 +15,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
-from redis.asyncio import Redis
 
 from bff.controllers.appointments import ParticipantAppointmentsController
 from bff.controllers.case_overview import CaseOverviewController
@@ -30,10 +29,13 @@ from bff.controllers.documents import (
 )
 from bff.controllers.live_events import LiveEventsController
 from bff.controllers.login import LoginController, logout
+from bff.controllers.messages import MessagesController
+from bff.controllers.messages_api import ParticipantConversationsApiController
 from bff.controllers.participant_api import ParticipantApiController
 from bff.controllers.participant_pages import ParticipantPagesController
 from bff.controllers.signing import SigningApiController, SigningPagesController
 from bff.dependencies import provide_db
+from panel_core import redis_pool
 from panel_core.branding import load_branding
 from panel_core.clock import Clock, SystemClock
 from panel_core.db.session import create_engine, create_session_factory
@@ -67,7 +69,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
     settings = check_settings(settings or get_settings())
     clock = clock or SystemClock()
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_pool.connect(settings)
     db = create_engine(settings.database_url)
     sessions = create_session_factory(db)
     engine_client = CamundaRestClient(
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         uploads,
         CaseOverviewController,
         ParticipantAppointmentsController,
+        MessagesController,
+        ParticipantConversationsApiController,
         DocumentsController,
         DocumentReviewController,
         ParticipantSignaturesApiController,

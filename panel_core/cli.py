@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy import select
 
+from panel_core.audit import log as audit
 from panel_core.cases import case_types
+from panel_core.cases.export import case_export
+from panel_core.cases.numbers import normalize_case_number
 from panel_core.cases.retention import RetentionJob
 from panel_core.cases.service import CaseValidationError, ParticipantRegistration, open_case
 from panel_core.clock import SystemClock
+from panel_core.db.models import Case
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.documents.storage import LocalDiskStorage
 from panel_core.engine.mirror import DEAD_LETTER_STREAM, replay_record
@@ -341,6 +346,39 @@ async def purge(settings: Settings, *, dry_run: bool) -> int:
     return 1 if report.failed else 0
 
 
+async def export(settings: Settings, case_number: str, output: Path | None) -> int:
+    """Write one case as JSON (case_export) to a file or standard output, audited."""
+    db = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(db)() as session:
+            case_id = await session.scalar(
+                select(Case.id).where(Case.case_number == normalize_case_number(case_number))
+            )
+            exported = await case_export(session, case_id) if case_id is not None else None
+            if case_id is None or exported is None:
+                print(f"error: no case {case_number}", file=sys.stderr)
+                return 2
+            text = json.dumps(exported, ensure_ascii=False, indent=2) + "\n"
+            if output:
+                await asyncio.to_thread(output.write_text, text, encoding="utf-8")
+            # Recorded only once the export is written: a failed write exported nothing.
+            audit.record(
+                session,
+                audit.CASE_EXPORTED,
+                case_id=case_id,
+                via="cli",
+                output=str(output) if output else "stdout",
+            )
+            await session.commit()
+    finally:
+        await db.dispose()
+    if output:
+        print(f"exported: {case_number} to {output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
@@ -413,6 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     purge_parser.add_argument(
         "--dry-run", action="store_true", help="only count the cases that are due"
     )
+    export_parser = commands.add_parser(
+        "export",
+        help="write a case as JSON: participants, tasks, documents' names, conversations, audit",
+    )
+    export_parser.add_argument("case_number", metavar="CASE-NUMBER", help="the case's number")
+    export_parser.add_argument(
+        "--output", metavar="FILE", help="the file to write (default: standard output)"
+    )
     letters = commands.add_parser(
         "dead-letters",
         help="list the engine records the workers set aside, or apply them again (--replay)",
@@ -441,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(unlock(settings, args.participant))
     if args.command == "purge":
         return asyncio.run(purge(settings, dry_run=args.dry_run))
+    if args.command == "export":
+        output = Path(args.output).resolve() if args.output else None
+        return asyncio.run(export(settings, args.case_number, output))
     if args.command == "dead-letters":
         return asyncio.run(dead_letters(settings, replay=args.replay))
     return asyncio.run(start_case(settings, args.case_type, args.participant, args.channel))

@@ -105,3 +105,5 @@ SMS_APPOINTMENT: Final = "appointment"
 SMS_APPOINTMENT_MOVED: Final = "appointment-moved"
 SMS_APPOINTMENT_CANCELLED: Final = "appointment-cancelled"
 SMS_APPOINTMENT_REMINDER: Final = "appointment-reminder"
+# The chat: an answer of the bank the participant has not read (no content, only the case).
+SMS_MESSAGE_WAITING: Final = "message-waiting"

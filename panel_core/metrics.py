@@ -48,6 +48,12 @@ RETENTION_ROWS: Final = Counter(
     "Rows of personal data the retention job removed or cleared, by kind.",
     ["kind"],
 )
+CONVERSATIONS: Final = Counter(
+    "panel_conversations",
+    "Participants' questions, by who answered them: faq (an entry of the case type's FAQ, "
+    "no employee needed) or bank. The FAQ's share is faq / (faq + bank).",
+    ["resolution"],
+)
 DUPLICATE_INSTANCES: Final = Counter(
     "panel_duplicate_process_instances",
     "Second process instances of one case found and cancelled.",

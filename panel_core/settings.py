@@ -17,6 +17,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # SQLAlchemy async URL. SQLite is the zero-setup default of the demo only.
     database_url: str = "sqlite+aiosqlite:///./customer-panel.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections one process keeps to Redis at most; a command waits this long for one.
+    redis_max_connections: int = 64
+    redis_pool_timeout_seconds: float = 5.0
     # Zeebe gateway (gRPC) and the Orchestration Cluster REST API of the same cluster.
     zeebe_address: str = "127.0.0.1:26500"
     camunda_rest_url: str = "http://127.0.0.1:8080"
@@ -135,6 +138,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often the workers run the retention purge of closed cases (0: never; then run
     # ``customer-panel purge`` from the bank's scheduler).
     retention_interval_seconds: float = 3600.0
+
+    # The chat (panel_core/conversations). The team whose queue a case type's conversations
+    # join when its descriptor names none.
+    chat_default_team: str = "call-centre-agents"
+    chat_message_max_chars: int = 2000
+    # Messages a participant may send in a window, across their conversations.
+    chat_rate_limit_messages: int = 10
+    chat_rate_limit_window_seconds: int = 600
+    # Hosts whose links in staff answers are made clickable (comma-separated, e.g. the bank's
+    # own site); any other address stays plain text.
+    chat_link_hosts: str = ""
+    # An answer not read this long after it was sent brings the participant one SMS...
+    chat_away_sms_after_seconds: float = 900.0
+    # ...and at most one such SMS per conversation in this time.
+    chat_away_sms_gap_seconds: float = 3600.0
+    # How often the workers look for unread answers (0: never).
+    chat_away_sms_interval_seconds: float = 60.0
     document_max_files_per_request: int = 5
     # Malware scanner every upload passes: "eicar" (recognises the EICAR test file only, for
     # demos and tests) or "clamd" (ClamAV's daemon, INSTREAM over TCP or a unix socket).
@@ -207,6 +227,12 @@ def check_settings(settings: Settings) -> Settings:
         raise SettingsError("The staff idle timeout cannot be longer than the staff session.")
     if not 0 <= settings.appointment_reminder_hour <= 23:
         raise SettingsError("PANEL_APPOINTMENT_REMINDER_HOUR must be an hour from 0 to 23.")
+    if settings.chat_message_max_chars < 1 or settings.chat_rate_limit_messages < 1:
+        raise SettingsError(
+            "PANEL_CHAT_MESSAGE_MAX_CHARS and PANEL_CHAT_RATE_LIMIT_MESSAGES must be positive."
+        )
+    if not settings.chat_default_team.strip():
+        raise SettingsError("PANEL_CHAT_DEFAULT_TEAM must name a staff group.")
     if not settings.demo_mode and settings.hash_key == Settings().hash_key:
         raise SettingsError("Set PANEL_HASH_KEY to a long random secret outside demo mode.")
     return settings

@@ -24,8 +24,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
-from redis.asyncio import Redis
 
+from panel_core import redis_pool
 from panel_core.branding import load_branding
 from panel_core.clock import Clock, SystemClock
 from panel_core.db.session import create_engine, create_session_factory
@@ -58,10 +58,17 @@ from panel_web.session import PanelSessionConfig, SessionStore
 from staff.controllers.appointments import AppointmentsController, CalendarController
 from staff.controllers.assisted import AssistedController
 from staff.controllers.auth import AuthController
+from staff.controllers.canned_answers import CannedAnswersController
 from staff.controllers.cases import CasesController
 from staff.controllers.contact import ContactController
+from staff.controllers.conversations import (
+    ConversationsController,
+    conversation_badges,
+    count_conversations,
+)
 from staff.controllers.customers import CustomersController
 from staff.controllers.events import StaffEventsController
+from staff.controllers.export import CaseExportController
 from staff.controllers.inbox import InboxController
 from staff.controllers.incidents import IncidentsController, template_globals
 from staff.controllers.tasks import StaffTasksApiController, StaffTasksController
@@ -84,7 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if not settings.staff_oidc_client_secret:
         raise SettingsError("Set PANEL_STAFF_OIDC_CLIENT_SECRET: the dashboard's OIDC client.")
     clock = clock or SystemClock()
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_pool.connect(settings)
     db = create_engine(settings.database_url)
     sessions = create_session_factory(db)
     engine = CamundaRestClient(settings.camunda_rest_url, settings.camunda_request_timeout_seconds)
@@ -170,6 +177,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             AssistedController,
             StaffEventsController,
             IncidentsController,
+            ConversationsController,
+            CannedAnswersController,
+            CaseExportController,
         ],
         plugins=[
             ChannelsPlugin(
@@ -211,7 +221,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Signing out is a form whose answer redirects to the provider's end-session page.
         before_send=[security_headers(form_targets=[_origin(settings.staff_oidc_issuer)])],
         csrf_config=csrf_config,
-        template_config=_with_globals(template_config(branding), template_globals(settings)),
+        template_config=_with_globals(
+            template_config(branding),
+            {**template_globals(settings), "conversation_badges": conversation_badges},
+        ),
+        # The navigation's conversation badges, counted once for whichever page is shown.
+        before_request=count_conversations,
         exception_handlers=handlers,
         openapi_config=None,
         lifespan=[lifespan],

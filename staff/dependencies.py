@@ -115,6 +115,12 @@ def require_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     connection.state[_ACTOR_KEY] = staff_of(connection)
 
 
+def guarded_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffActor | None:
+    """The member of staff the guard let through, if a guarded route is being served."""
+    actor = connection.state.get(_ACTOR_KEY)
+    return actor if isinstance(actor, StaffActor) else None
+
+
 def provide_staff(request: Request[Any, Any, Any]) -> StaffActor:
     actor = request.state.get(_ACTOR_KEY)
     return actor if isinstance(actor, StaffActor) else staff_of(request)

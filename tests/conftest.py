@@ -85,6 +85,10 @@ def _settings(
         # A failing bureau becomes an incident within seconds: 3 attempts, short waits.
         bureau_timeout_seconds=2.0,
         bureau_retry_backoff_seconds=0.5,
+        # An unread answer brings its SMS within seconds (tests/test_chat_core.py); the tests
+        # of the rules around it run the job themselves, on a fake clock.
+        chat_away_sms_after_seconds=2.0,
+        chat_away_sms_interval_seconds=0.5,
     )
 
 

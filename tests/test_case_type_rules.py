@@ -171,6 +171,14 @@ def test_people_are_numbered_within_their_role_never_from_zero() -> None:
             "faq[0].roles: 'parent' is not one of the descriptor's roles",
         ),
         ({"roleInstructions": {"parent": TEXT}}, "roleInstructions.parent: not one of the"),
+        (
+            {"conversations": {"staffShownAs": "full-name"}},
+            "conversations.staffShownAs must be one of bank, first-name",
+        ),
+        (
+            {"conversations": {"team": " credit-analysts"}},
+            "conversations.team must not begin or end with spaces",
+        ),
     ],
 )
 def test_deploy_names_what_a_descriptor_lacks(changes: dict[str, Any], problem: str) -> None:
@@ -283,7 +291,8 @@ def test_deploy_refuses_after_closure_rules_the_panel_could_not_keep() -> None:
     assert rules_problems({"accessDays": -1}) == ["afterClosure.accessDays must be 0 or more"]
     assert rules_problems({"purge": ["documents", "passwords"]}) == [
         "afterClosure.purge: 'passwords' is not one of "
-        "documents, signatures, answers, drafts, identity, phones, notes, appointments"
+        "documents, signatures, answers, drafts, identity, phones, notes, appointments, "
+        "conversations"
     ]
     assert rules_problems({}, {"accessDays": 1}) == [
         f"status {credit.STATUS_COLLECTING!r} is not final and cannot have 'afterClosure'"

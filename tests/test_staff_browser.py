@@ -24,12 +24,13 @@ from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bff.app import create_app as panel_app
-from panel_core.db.models import Case
+from panel_core.db.models import CannedAnswer, Case
 from panel_core.settings import Settings
 from tests import credit
 from tests.appointment_helpers import days_ahead
 from tests.assisted_helpers import co_borrower_waiting
 from tests.bureau_helpers import CaseAtBureau, analyst_task, case_at_the_bureau, open_incident
+from tests.chat_staff_helpers import ChatCase, ask, chat_case, write_soon
 from tests.conftest import Stack
 from tests.contact_helpers import ContactCase, contact_case, invitation_login
 from tests.helpers import eventually, open_case_via_channel, open_tasks, person, upload_document
@@ -712,3 +713,127 @@ async def test_an_operator_retries_a_failed_step_with_the_keyboard_alone(
         await context.close()
         stack.bureau.set_mode(None, reference=str(case.case_id))
     await analyst_task(sessions, case.case_id)
+
+
+# -- g. the chat: the queue, a conversation with the case beside it, canned answers -----------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def chatting(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[ChatCase, uuid.UUID]:
+    """A question about the income step, with a canned answer in the participant's language."""
+    case = await chat_case(settings)
+    conversation_id = await ask(
+        sessions, settings, case, "Jakie zaświadczenie o dochodach mam przesłać?"
+    )
+    async with sessions() as session:
+        session.add(
+            CannedAnswer(
+                case_type=credit.CASE_TYPE_CREDIT,
+                locale="pl",
+                title="Zaświadczenie o dochodach",
+                text="Wystarczy zaświadczenie o zarobkach od pracodawcy.",
+                updated_by="magda.kierownik",
+            )
+        )
+        await session.commit()
+    return case, conversation_id
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_the_conversation_pages_pass_axe(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    chatting: tuple[ChatCase, uuid.UUID],
+    width: int,
+) -> None:
+    case, conversation_id = chatting
+    thread = f"{dashboard}/conversations/{conversation_id}"
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "magda.kierownik")
+        await checked_page(page, f"{dashboard}/conversations?tab=all", width, "conversations")
+        assert await page.locator(f"tr[data-conversation='{conversation_id}']").count() == 1
+        await checked_page(page, thread, width, "conversation")
+        assert await page.locator("#canned-answer option").count() >= 2
+        assert await page.locator(".work-layout__case a[href^='/documents/']").count() == 1
+        await page.select_option("#canned-answer", label="Zaświadczenie o dochodach")
+        assert "zaświadczenie o zarobkach" in await page.input_value("#reply-text")
+        await check(page, width, "conversation, a canned answer chosen")
+        await page.fill("#reply-text", "")
+        await page.click("#reply-send")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary a[href='#reply-text']").count() == 1
+        await check(page, width, "conversation, an empty answer")
+        await page.fill("#hand-over-username", "nikt.taki")
+        await page.click("form.hand-over button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary a[href='#hand-over-username']").count() == 1
+        await check(page, width, "conversation, an unknown colleague")
+
+        canned = f"{dashboard}/conversations/canned-answers"
+        await checked_page(page, canned, width, "canned answers")
+        await page.click("form.answer-form button[type=submit]")
+        await page.wait_for_load_state()
+        assert await page.locator(".error-summary").count() == 1
+        await check(page, width, "canned answers, an empty answer")
+        await page.click(".canned-answer a[href^='/conversations/canned-answers/']")
+        await page.wait_for_load_state()
+        await check(page, width, "canned answer, changing it")
+        await checked_page(page, f"{dashboard}/cases/{case.case_id}", width, "case, conversations")
+        assert await page.locator(f"#conversations a[href$='{conversation_id}']").count() == 1
+    finally:
+        await context.close()
+
+    context = await new_context(browser, width, axe=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "anna.analityk")
+        await checked_page(
+            page, f"{dashboard}/conversations/canned-answers", width, "canned refused", 403
+        )
+    finally:
+        await context.close()
+
+
+async def test_an_analyst_takes_and_answers_a_conversation_with_the_keyboard_alone(
+    dashboard: str,
+    browser: Browser,
+    staff_settings: Settings,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    case = await chat_case(settings)
+    conversation_id = await ask(sessions, settings, case, "Czy mogę wysłać skan zaświadczenia?")
+    thread = f"{dashboard}/conversations/{conversation_id}"
+    context = await new_context(browser, 1280)
+    page = await context.new_page()
+    try:
+        await sign_in(page, dashboard, staff_settings.staff_oidc_issuer, "anna.analityk")
+        await tab_to(page, ".site-nav a[href='/conversations']")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{dashboard}/conversations")
+        await tab_to(page, f"tr[data-conversation='{conversation_id}'] th a")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(thread)
+        await tab_to(page, "#take")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{thread}?notice=taken")
+        assert await page.locator(".notice[role=status]").count() == 1
+        await tab_to(page, "#reply-text")
+        await page.keyboard.type("Tak, skan w formacie PDF wystarczy.")
+        await tab_to(page, "#reply-send")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{thread}?notice=sent")
+        assert await page.locator(".chat-message--staff").count() == 1
+
+        # The participant's next message shows without a reload.
+        write_soon(settings, case.actor, conversation_id, "Dziękuję, wyślę dziś.").join()
+        await page.wait_for_selector(
+            ".chat-message--participant:has-text('Dziękuję, wyślę dziś.')", timeout=15000
+        )
+    finally:
+        await context.close()

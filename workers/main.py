@@ -19,12 +19,13 @@ from typing import Any
 
 import httpx
 from pyzeebe import ZeebeWorker, create_insecure_channel
-from redis.asyncio import Redis
 
+from panel_core import redis_pool
 from panel_core.appointments.reminders import ReminderJob
 from panel_core.branding import bank_sms
 from panel_core.cases.retention import RetentionJob
 from panel_core.clock import SystemClock
+from panel_core.conversations.away import AwaySmsJob
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.documents.storage import LocalDiskStorage
 from panel_core.engine.rest import CamundaRestClient
@@ -54,7 +55,7 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
     """Run until ``stopped`` is set (0) or a loop ends on its own (1)."""
     db = create_engine(settings.database_url)
     sessions = create_session_factory(db)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_pool.connect(settings)
     rest = CamundaRestClient(settings.camunda_rest_url, settings.camunda_request_timeout_seconds)
     http = httpx.AsyncClient(timeout=settings.sms_request_timeout_seconds)
     bureau_http = httpx.AsyncClient(timeout=settings.bureau_timeout_seconds)
@@ -120,6 +121,9 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
             loops["appointment-reminders"] = reminders.run(
                 stopped, settings.appointment_reminder_interval_seconds
             )
+        if settings.chat_away_sms_interval_seconds > 0:
+            away = AwaySmsJob(sessions, settings, SystemClock())
+            loops["chat-away-sms"] = away.run(stopped, settings.chat_away_sms_interval_seconds)
         tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
         server = None
         if settings.worker_http_port:

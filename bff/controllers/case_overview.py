@@ -19,7 +19,9 @@ from panel_core.appointments.views import participant_appointments
 from panel_core.cases import case_types, closure
 from panel_core.cases.overview import build_overview
 from panel_core.cases.service import get_case_with_participants
+from panel_core.conversations.service import participant_unread
 from panel_core.db.models import TaskState
+from panel_core.identity.actors import ParticipantActor
 from panel_core.tasks.signing import participant_signatures
 
 
@@ -77,6 +79,10 @@ async def overview_page(
                 participant.case_id,
                 participant.participant_id,
                 datetime.fromtimestamp(request.app.state.clock.now(), UTC),
+            ),
+            # Conversations with an answer the participant has not read.
+            "unread_messages": await participant_unread(
+                db, ParticipantActor(participant.case_id, participant.participant_id)
             ),
             # What of a closed case the participant still sees, and until when.
             "shows": participant.shows,

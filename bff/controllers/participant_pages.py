@@ -66,6 +66,8 @@ def session_context(
         "ends_at": ends.strftime("%H:%M"),
         "expires_at": int(participant.expires_at),
         "warning_seconds": settings.session_warning_seconds,
+        # What of a closed case they still reach: the navigation offers no more.
+        "shows": participant.shows,
     }
 
 

@@ -16,11 +16,9 @@ next run and does not stop the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,17 +30,13 @@ from panel_core.audit import log as audit
 from panel_core.cases.closure import as_datetime
 from panel_core.clock import Clock
 from panel_core.db.models import Appointment, AppointmentState
+from panel_core.periodic import Outcomes, every, log_outcomes, tell_each
 from panel_core.settings import Settings
 
 log = logging.getLogger("panel.appointments")
 
 
-@dataclass(slots=True)
-class ReminderReport:
-    sent: list[uuid.UUID] = field(default_factory=list)
-    # Too late: the appointment's day had begun.
-    dropped: list[uuid.UUID] = field(default_factory=list)
-    failed: list[uuid.UUID] = field(default_factory=list)
+ReminderReport = Outcomes
 
 
 class ReminderJob:
@@ -54,47 +48,14 @@ class ReminderJob:
         self._clock = clock
 
     async def run_once(self) -> ReminderReport:
-        """Send every reminder that is due, one transaction each."""
-        report = ReminderReport()
-        skipped: set[uuid.UUID] = set()
-        while True:
-            async with self._sessions() as session:
-                appointment = await self._next_due(session, skipped)
-                if appointment is None:
-                    break
-                appointment_id = appointment.id
-                try:
-                    sent = await self._remind(session, appointment)
-                    await session.commit()
-                except Exception:
-                    await session.rollback()
-                    log.exception(
-                        "reminder of appointment %s failed; it is tried again next run",
-                        appointment_id,
-                    )
-                    skipped.add(appointment_id)
-                    report.failed.append(appointment_id)
-                    continue
-            (report.sent if sent else report.dropped).append(appointment_id)
-        return report
+        return await tell_each(
+            self._sessions, self._next_due, self._remind, what="reminder of appointment"
+        )
 
     async def run(self, stopped: asyncio.Event, interval_seconds: float) -> None:
         """The workers' loop: a run every ``interval_seconds`` until ``stopped``."""
-        while not stopped.is_set():
-            try:
-                report = await self.run_once()
-                if report.sent or report.failed or report.dropped:
-                    log.info(
-                        "appointment reminders: %d sent, %d dropped, %d failed",
-                        len(report.sent),
-                        len(report.dropped),
-                        len(report.failed),
-                    )
-            except Exception:
-                # The database is away; the next run finds the same reminders due.
-                log.exception("appointment reminder run failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), timeout=interval_seconds)
+        tell = log_outcomes(log, "appointment reminders")
+        await every(stopped, interval_seconds, self.run_once, tell, what="appointment reminders")
 
     async def _next_due(
         self, session: AsyncSession, skipped: Collection[uuid.UUID]

@@ -71,6 +71,18 @@ ASSISTED_CODE_SENT: Final = "assisted.code-sent"
 ASSISTED_PRESENCE_CONFIRMED: Final = "assisted.presence-confirmed"
 ASSISTED_CODE_REFUSED: Final = "assisted.code-refused"
 ASSISTED_FORM_OPENED: Final = "assisted.form-opened"
+# The chat (panel_core/conversations): every message with its author and the SHA-256 of its
+# text, a question the FAQ answered, what staff did with a conversation, the away SMS.
+CONVERSATION_STARTED: Final = "conversation.started"
+CONVERSATION_MESSAGE: Final = "conversation.message"
+CONVERSATION_FAQ_RESOLVED: Final = "conversation.faq-resolved"
+CONVERSATION_TAKEN: Final = "conversation.taken"
+CONVERSATION_HANDED_OVER: Final = "conversation.handed-over"
+CONVERSATION_CLOSED: Final = "conversation.closed"
+CONVERSATION_SMS_SENT: Final = "conversation.sms-sent"
+CANNED_ANSWER_SAVED: Final = "canned-answer.saved"
+CANNED_ANSWER_DELETED: Final = "canned-answer.deleted"
+CASE_EXPORTED: Final = "case.exported"
 
 
 def record(

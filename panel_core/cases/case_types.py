@@ -99,6 +99,8 @@ PURGEABLE = (
     # Appointments with the bank (time, place, subject, the number called) and the
     # participants' requests to move them.
     "appointments",
+    # The conversations with the bank (the chat): every message, and what the FAQ answered.
+    "conversations",
 )
 # What participants see of a closed case while they may still sign in.
 Shows = Literal["status", "documents", "everything"]
@@ -165,6 +167,20 @@ class FaqEntry(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     roles: list[str] = msgspec.field(default_factory=list)
 
 
+# How participants see who of the bank answered them (``conversations.staffShownAs``).
+STAFF_SHOWN_AS = ("bank", "first-name")
+
+
+class ConversationRules(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """The chat of a case type's participants with the bank."""
+
+    # The staff group whose queue the cases' new conversations join; the panel's setting
+    # (PANEL_CHAT_DEFAULT_TEAM) when left out.
+    team: str = ""
+    # "bank": answers read as the bank's; "first-name": with the employee's first name.
+    staff_shown_as: str = "bank"
+
+
 class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     case_type: str
     process_id: str
@@ -201,6 +217,7 @@ class Descriptor(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     form_variants: dict[str, list[FormVariant]] = msgspec.field(default_factory=dict)
     # What staff may do for participants in assisted mode.
     assisted: AssistedRules = msgspec.field(default_factory=AssistedRules)
+    conversations: ConversationRules = msgspec.field(default_factory=ConversationRules)
 
     def closure_rule(self, status: str) -> AfterClosure:
         """The after-closure rule of a case closed in ``status`` (any status, or none)."""
@@ -443,6 +460,10 @@ def check(descriptor: Descriptor, bpmn_xml: bytes) -> list[str]:
             for role in faq.roles
             if role not in descriptor.roles
         )
+    if descriptor.conversations.staff_shown_as not in STAFF_SHOWN_AS:
+        problems.append("conversations.staffShownAs must be one of " + ", ".join(STAFF_SHOWN_AS))
+    if descriptor.conversations.team != descriptor.conversations.team.strip():
+        problems.append("conversations.team must not begin or end with spaces")
     if descriptor.case_number_prefix and not CASE_NUMBER_PREFIX.fullmatch(
         descriptor.case_number_prefix
     ):

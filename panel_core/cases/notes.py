@@ -10,7 +10,6 @@ changed which note and the SHA-256 of its text, never the text.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from panel_core.audit import log as audit
 from panel_core.db.models import StaffNote
 from panel_core.i18n import N_
 from panel_core.identity.actors import Client, StaffActor
+from panel_core.plain_text import plain_text
 
 MAX_NOTE_CHARS = 4000
 
@@ -41,12 +41,8 @@ class NoteError(ValueError):
 
 def note_text(raw: str) -> str:
     """The text as it is kept: line breaks as typed (one kind), no other control characters."""
-    lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    kept = "\n".join(
-        "".join(ch for ch in line if ch == "\t" or unicodedata.category(ch)[0] != "C").rstrip()
-        for line in lines
-    ).strip("\n")
-    if not kept.strip():
+    kept = plain_text(raw)
+    if not kept:
         raise NoteError(NOTE_EMPTY)
     if len(kept) > MAX_NOTE_CHARS:
         raise NoteError(NOTE_TOO_LONG, limit=MAX_NOTE_CHARS)

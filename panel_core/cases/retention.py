@@ -35,6 +35,8 @@ from panel_core.db.models import (
     Appointment,
     AppointmentChangeRequest,
     Case,
+    Conversation,
+    ConversationMessage,
     Document,
     EmailMessage,
     EngineProcessInstance,
@@ -49,6 +51,7 @@ from panel_core.db.models import (
 )
 from panel_core.documents.storage import DocumentStorage
 from panel_core.metrics import RETENTION_CASES, RETENTION_ROWS
+from panel_core.periodic import every, one_at_a_time
 
 log = logging.getLogger("panel.retention")
 
@@ -86,48 +89,43 @@ class RetentionJob:
     async def run_once(self, limit: int | None = None) -> PurgeReport:
         """Purge every case that is due (at most ``limit``), one transaction each."""
         report = PurgeReport()
-        skipped: set[uuid.UUID] = set()
-        while limit is None or len(report.purged) < limit:
-            async with self._sessions() as session:
-                case = await self._next_due(session, skipped)
-                if case is None:
-                    break
-                # Read now: a rollback expires the row.
-                case_id, number = case.id, case.case_number
-                try:
-                    removed = await self._purge(session, case)
-                    await session.commit()
-                except Exception:
+        if limit is not None and limit <= 0:
+            return report
+        due = one_at_a_time(
+            self._sessions,
+            self._next_due,
+            self._purge,
+            what="purging case",
+            name=lambda case: case.case_number,
+        )
+        async with contextlib.aclosing(due) as purges:
+            async for done in purges:
+                if done.failed or done.result is None:
                     # Left for the next run: one case's failure must not stop the others.
-                    await session.rollback()
-                    log.exception("purging case %s failed; it is tried again next run", number)
-                    skipped.add(case_id)
-                    report.failed.append(number)
+                    report.failed.append(done.name)
                     RETENTION_CASES.labels("failed").inc()
                     continue
-            report.purged.append(number)
-            report.removed.update(removed)
-            RETENTION_CASES.labels("purged").inc()
-            for kind, rows in removed.items():
-                RETENTION_ROWS.labels(kind).inc(rows)
+                report.purged.append(done.name)
+                report.removed.update(done.result)
+                RETENTION_CASES.labels("purged").inc()
+                for kind, count in done.result.items():
+                    RETENTION_ROWS.labels(kind).inc(count)
+                if limit is not None and len(report.purged) >= limit:
+                    break
         return report
 
     async def run(self, stopped: asyncio.Event, interval_seconds: float) -> None:
         """The workers' loop: a run every ``interval_seconds`` until ``stopped``."""
-        while not stopped.is_set():
-            try:
-                report = await self.run_once()
-                if report.purged or report.failed:
-                    log.info(
-                        "retention: %d case(s) purged, %d failed",
-                        len(report.purged),
-                        len(report.failed),
-                    )
-            except Exception:
-                # The database is away; the next run finds the same cases due.
-                log.exception("retention run failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), timeout=interval_seconds)
+
+        def tell(report: PurgeReport) -> None:
+            if report.purged or report.failed:
+                log.info(
+                    "retention: %d case(s) purged, %d failed",
+                    len(report.purged),
+                    len(report.failed),
+                )
+
+        await every(stopped, interval_seconds, self.run_once, tell, what="retention")
 
     async def _next_due(self, session: AsyncSession, skipped: Collection[uuid.UUID]) -> Case | None:
         now = as_datetime(self._clock.now())
@@ -193,6 +191,16 @@ class RetentionJob:
         if "notes" in kinds:
             removed["notes"] += _rows(
                 await session.execute(delete(StaffNote).where(StaffNote.case_id == case.id))
+            )
+        if "conversations" in kinds:
+            # Their messages go with them (ON DELETE CASCADE), counted first.
+            removed["conversations"] += _rows(
+                await session.execute(
+                    delete(ConversationMessage).where(ConversationMessage.case_id == case.id)
+                )
+            )
+            removed["conversations"] += _rows(
+                await session.execute(delete(Conversation).where(Conversation.case_id == case.id))
             )
         if "identity" in kinds:
             indexes = set(

@@ -968,3 +968,107 @@ class EngineJob(Base):
     retries: Mapped[int] = mapped_column(Integer)
     # The record the columns come from: an older record never overwrites a newer one.
     position: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConversationState(enum.StrEnum):
+    # Waiting in its team's queue, or with the member of staff who took it.
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ConversationResolution(enum.StrEnum):
+    # An entry of the case type's FAQ answered the question: no employee was needed.
+    FAQ = "faq"
+    # The bank answered.
+    BANK = "bank"
+
+
+class Conversation(Base):
+    """A participant's conversation with the bank about their case, from the Messages area
+    or from a task page (then about that task). Only that participant and the staff see it."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (
+        Index("ix_conversation_queue", "state", "team", "last_message_at"),
+        Index("ix_conversation_participant", "participant_id", "last_message_at"),
+        Index("ix_conversation_assignee", "assignee_username", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE")
+    )
+    # The task it was started from ("Ask about this step").
+    task_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("panel_task.id", ondelete="SET NULL")
+    )
+    # The staff group whose queue it is in.
+    team: Mapped[str] = mapped_column(String(255))
+    assignee_subject: Mapped[str | None] = mapped_column(String(255))
+    assignee_username: Mapped[str | None] = mapped_column(String(255))
+    assignee_name: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[ConversationState] = mapped_column(
+        text_enum(ConversationState), default=ConversationState.OPEN
+    )
+    resolution: Mapped[ConversationResolution | None] = mapped_column(
+        text_enum(ConversationResolution)
+    )
+    # The FAQ entry (its position in the descriptor's list) that answered it.
+    faq_entry: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_participant_message_at: Mapped[datetime | None]
+    last_staff_message_at: Mapped[datetime | None]
+    # Up to when each side has read it.
+    participant_read_at: Mapped[datetime | None]
+    staff_read_at: Mapped[datetime | None]
+    # The last "you have a new message" SMS to the participant.
+    away_sms_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class MessageAuthor(enum.StrEnum):
+    PARTICIPANT = "participant"
+    STAFF = "staff"
+    # The panel's own entry: the FAQ answer that resolved the question.
+    PANEL = "panel"
+
+
+class ConversationMessage(Base):
+    """One message of a conversation: plain text, as typed."""
+
+    __tablename__ = "conversation_message"
+    __table_args__ = (Index("ix_conversation_message_thread", "conversation_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE")
+    )
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[MessageAuthor] = mapped_column(text_enum(MessageAuthor))
+    staff_subject: Mapped[str | None] = mapped_column(String(255))
+    staff_username: Mapped[str | None] = mapped_column(String(255))
+    staff_name: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedAnswer(Base):
+    """A ready answer staff insert into a conversation, per case type and language; team
+    managers keep them."""
+
+    __tablename__ = "canned_answer"
+    __table_args__ = (Index("ix_canned_answer_type", "case_type", "locale"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_type: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -27,6 +27,40 @@ DOCUMENTS_CHANGED: Final = "documents-changed"
 STAFF_CHANNEL: Final = "panel:staff:tasks"
 
 
+# The chat: a conversation's own channel (its page), its participant's (their Messages area
+# and badges: never the case's, which every participant of the case reads), and the staff
+# queue's.
+MESSAGE: Final = "message"
+CONVERSATIONS_CHANGED: Final = "conversations-changed"
+STAFF_CONVERSATIONS_CHANNEL: Final = "panel:staff:conversations"
+
+
+def conversation_channel(conversation_id: uuid.UUID | str) -> str:
+    return f"panel:conversation:{conversation_id}"
+
+
+def participant_channel(participant_id: uuid.UUID | str) -> str:
+    return f"panel:participant:{participant_id}"
+
+
+async def publish_conversation_update(
+    redis: Redis,
+    conversation_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    case_id: uuid.UUID,
+) -> None:
+    """Best effort, like ``publish_case_update``: to the conversation's page, its
+    participant's pages, and the staff (their queue, and the case page's context)."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.publish(conversation_channel(conversation_id), json.dumps({"kind": MESSAGE}))
+            pipe.publish(participant_channel(participant_id), json.dumps({"kind": MESSAGE}))
+            pipe.publish(STAFF_CONVERSATIONS_CHANNEL, json.dumps({"kind": CONVERSATIONS_CHANGED}))
+            await pipe.execute()
+    except RedisError as exc:
+        log.warning("live update of conversation %s not published: %s", conversation_id, exc)
+
+
 def case_channel(case_id: uuid.UUID | str) -> str:
     return f"panel:case:{case_id}"
 

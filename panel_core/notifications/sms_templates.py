@@ -61,6 +61,8 @@ PANEL_TEXTS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "appointment": (_APPOINTMENT_PLACEHOLDERS, frozenset({"when"})),
     "appointment-moved": (_APPOINTMENT_PLACEHOLDERS, frozenset({"when"})),
     "appointment-reminder": (_APPOINTMENT_PLACEHOLDERS, frozenset({"when"})),
+    # The chat: an unread answer of the bank; never what it says.
+    "message-waiting": (frozenset({"case_number", "link"}), frozenset({"case_number"})),
     "appointment-cancelled": (
         frozenset({"case_number", "when", "kind", "link"}),
         frozenset({"when"}),

@@ -32,6 +32,7 @@ from panel_core.cases.search import (
     search_cases,
 )
 from panel_core.cases.view import case_view, load_case, may_review
+from panel_core.conversations.staff_view import case_conversations
 from panel_core.db.models import Case, Document, DocumentState, PanelTask
 from panel_core.documents.service import download_name, review_document
 from panel_core.i18n import N_, gettext, pick
@@ -325,6 +326,7 @@ class CasesController(StaffController):
                     services.settings, services.redis, staff, view, services.clock.now()
                 ),
                 "assisted": await assisted_section(db, services.settings, staff, view),
+                "conversations": await case_conversations(db, staff, case),
                 "return_to": request.url.path,
                 "live_events": f"/events/?case={case.id}",
                 "message": gettext(message) if message else "",

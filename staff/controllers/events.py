@@ -1,5 +1,6 @@
 """Server-sent events for the dashboard: an inbox refreshes when any staff task changes,
-a case page when its case does."""
+a case page when its case does, the conversation queue and badges when any conversation
+does, and a conversation's page when it does (for whoever may see it: 404 otherwise)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ from typing import Any
 from litestar import Request, get
 from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery
 from litestar.response import ServerSentEvent
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from panel_core.notifications.live import STAFF_CHANNEL, case_channel
+from panel_core.conversations import service as chat
+from panel_core.identity.actors import StaffActor
+from panel_core.notifications.live import (
+    STAFF_CHANNEL,
+    STAFF_CONVERSATIONS_CHANNEL,
+    case_channel,
+    conversation_channel,
+)
 from panel_web.live import update_stream
 from staff.dependencies import (
     SESSION_CREATED,
@@ -32,7 +42,11 @@ class StaffEventsController(StaffController):
         request: Request[Any, Any, Any],
         channels: NamedDependency[ChannelsPlugin],
         services: NamedDependency[StaffServices],
+        db: NamedDependency[AsyncSession],
+        staff: NamedDependency[StaffActor],
         case: FromQuery[uuid.UUID | None] = None,
+        conversations: FromQuery[bool] = False,
+        conversation: FromQuery[uuid.UUID | None] = None,
     ) -> ServerSentEvent:
         settings = services.settings
         # The stream ends when the session would without activity: watching is not working.
@@ -42,4 +56,12 @@ class StaffEventsController(StaffController):
             float(request.session[SESSION_LAST_SEEN]) + settings.staff_session_idle_timeout_seconds,
         )
         names = [STAFF_CHANNEL] + ([case_channel(case)] if case else [])
+        if conversations:
+            names.append(STAFF_CONVERSATIONS_CHANNEL)
+        if conversation:
+            if await chat.find(db, staff, conversation) is None:
+                raise NotFoundException("Not found")
+            names.append(conversation_channel(conversation))
+        # The stream may stay open for hours: it must not hold a database connection.
+        await db.close()
         return update_stream(channels, names, services.clock, ends_at)

@@ -52,6 +52,8 @@
             region.innerHTML = replacement.innerHTML;
           }
         });
+        // Other scripts (messages.js) act on what arrived: announce it, for one.
+        document.dispatchEvent(new CustomEvent("panel:live-refreshed"));
         settled();
       })
       .catch(settled);
