@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bench.report import Figure
 from devtools.postgres import PostgresServer
 from panel_core.cases import case_types
 from panel_core.cases.numbers import generate_case_number
@@ -224,11 +225,14 @@ async def explain(engine: AsyncEngine, data: DataSet) -> None:
             sent.clear()
 
 
-async def run(server: PostgresServer) -> None:
+Timings = dict[int, dict[str, tuple[float, float]]]
+
+
+async def run(server: PostgresServer) -> Timings:
     data = DataSet(rng=random.Random(20261209), now=datetime.now(UTC))
     engine = create_engine(server.sqlalchemy_url)
     sessions = create_session_factory(engine)
-    figures: dict[int, dict[str, tuple[float, float]]] = {}
+    figures: Timings = {}
     try:
         async with sessions() as session:
             await case_types.store(session, DESCRIPTOR.read_bytes())
@@ -243,6 +247,10 @@ async def run(server: PostgresServer) -> None:
         await explain(engine, data)
     finally:
         await engine.dispose()
+    return figures
+
+
+def report(figures: Timings) -> None:
     print(f"\n{'search':<32}{'1k p50':>9}{'1k p95':>9}{'100k p50':>10}{'100k p95':>10}", end="")
     print(f"{'p50 ratio':>11}{'p95 ratio':>11}")
     for name in figures[SMALL]:
@@ -253,14 +261,32 @@ async def run(server: PostgresServer) -> None:
         )
 
 
-def main() -> None:
+def measure_all() -> Timings:
     server = PostgresServer()
     server.start()
     try:
         migrate(server.sqlalchemy_url)
-        asyncio.run(run(server))
+        return asyncio.run(run(server))
     finally:
         server.stop()
+
+
+def figures() -> list[Figure]:
+    return [
+        Figure(
+            f"staff search: {name}",
+            "p95 ms",
+            timings[LARGE][name][1],
+            timings[SMALL][name][1],
+            f"the same search at {SMALL} cases",
+        )
+        for timings in [measure_all()]
+        for name in timings[SMALL]
+    ]
+
+
+def main() -> None:
+    report(measure_all())
 
 
 if __name__ == "__main__":

@@ -22,12 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +40,8 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.report import Figure
+from bench.servers import settings_env, wait_http
 from devtools.ports import free_port
 from devtools.postgres import PostgresServer
 from devtools.reaper import spawn_watched, terminate_watched
@@ -91,14 +91,6 @@ class Figures:
     answers: list[float] = field(default_factory=list)
     noops: list[float] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=lambda: {"message": 0, "noop": 0})
-
-
-def panel_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in settings.__struct_fields__:
-        value = getattr(settings, name)
-        env[f"PANEL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
 
 
 async def register(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> list[Any]:
@@ -321,18 +313,6 @@ async def run(settings: Settings, base_url: str) -> dict[str, Any]:
     }
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the panel exited:\n{log.read_text(errors='replace')[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within a minute")
-
-
 @contextlib.contextmanager
 def panel(settings: Settings, port: int, log: Path) -> Iterator[str]:
     command = [
@@ -340,7 +320,7 @@ def panel(settings: Settings, port: int, log: Path) -> Iterator[str]:
         "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers", "--log-level", "warning",
     ]  # fmt: skip
     with log.open("wb") as out:
-        process = spawn_watched(command, env=panel_env(settings), cwd=REPO_ROOT, stdout=out)
+        process = spawn_watched(command, env=settings_env(settings), cwd=REPO_ROOT, stdout=out)
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_http(f"{base_url}/health", process, log)
@@ -367,11 +347,7 @@ def report(result: dict[str, Any]) -> None:
     print(json.dumps({"bench": "chat_delivery", **result}))
 
 
-def main() -> None:
-    # As in the tests: SIGTERM and SIGHUP take Ctrl-C's path, so every finally below runs
-    # (and SIGINT does even where a shell started the run with it ignored).
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.default_int_handler)
+def measure() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp, RedisServer() as redis_server:
         postgres = PostgresServer()
         postgres.start()
@@ -391,9 +367,37 @@ def main() -> None:
                 worker_http_port=free_port(),
             )
             with panel(settings, free_port(), Path(tmp) / "bff.log") as base_url:
-                result = asyncio.run(run(settings, base_url))
+                return asyncio.run(run(settings, base_url))
         finally:
             postgres.stop()
+
+
+def figures() -> list[Figure]:
+    result = measure()
+    answers, noops = result["answers"], result["baseline_noop"]
+    return [
+        Figure(
+            f"chat delivery, {result['streams']} streams",
+            "p95 ms",
+            answers["p95_ms"],
+            noops["p95_ms"],
+            "a no-op event on the same streams",
+            note=(
+                f"{result['rate_per_second']:.0f} answers/s for {result['seconds']:.0f}s; "
+                f"{answers['received']}/{answers['sent']} answers and "
+                f"{noops['received']}/{noops['sent']} no-ops arrived; "
+                f"p99 {answers['p99_ms']:.1f} vs {noops['p99_ms']:.1f} ms"
+            ),
+        )
+    ]
+
+
+def main() -> None:
+    # As in the tests: SIGTERM and SIGHUP take Ctrl-C's path, so every finally below runs
+    # (and SIGINT does even where a shell started the run with it ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+    result = measure()
     report(result)
 
 

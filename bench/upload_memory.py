@@ -18,6 +18,7 @@ from typing import Any
 from litestar._multipart import parse_multipart_form
 from litestar.datastructures import UploadFile
 
+from bench.report import Figure
 from panel_web.multipart import MultipartReader
 
 BOUNDARY = b"----bench-boundary"
@@ -78,12 +79,33 @@ def peak(run: Callable[[bytes], Coroutine[Any, Any, int]], body: bytes) -> tuple
     return top, received
 
 
-def main() -> None:
+def measure() -> tuple[int, int, int]:
+    """The body's size, then the peak heap of the baseline and of the streamed path."""
     body = make_body()
     baseline, got_baseline = peak(spooled, body)
     ours, got_ours = peak(streamed, body)
     assert got_ours >= FILES * FILE_BYTES and got_baseline >= FILES * FILE_BYTES
-    print(f"body: {len(body) / 2**20:.1f} MiB in {CHUNK // 1024} KiB chunks, {FILES} files")
+    return len(body), baseline, ours
+
+
+def figures() -> list[Figure]:
+    _, baseline, ours = measure()
+    return [
+        Figure(
+            "upload memory",
+            "peak heap KiB",
+            ours / 2**10,
+            baseline / 2**10,
+            "Litestar request.form (spooled)",
+            note=f"{FILES} files of {FILE_BYTES // 2**20} MiB in {CHUNK // 1024} KiB chunks",
+        )
+    ]
+
+
+def main() -> None:
+    size, baseline, ours = measure()
+    body_mib = size / 2**20
+    print(f"body: {body_mib:.1f} MiB in {CHUNK // 1024} KiB chunks, {FILES} files")
     print(f"baseline (Litestar request.form, spooled): peak heap {baseline / 2**10:8.0f} KiB")
     print(f"streamed (panel_web.multipart):                  peak heap {ours / 2**10:8.0f} KiB")
     print(f"ratio streamed / baseline: {ours / baseline:.3f}")

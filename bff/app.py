@@ -34,7 +34,7 @@ from bff.controllers.messages_api import ParticipantConversationsApiController
 from bff.controllers.participant_api import ParticipantApiController
 from bff.controllers.participant_pages import ParticipantPagesController
 from bff.controllers.signing import SigningApiController, SigningPagesController
-from bff.dependencies import provide_db
+from bff.dependencies import GuardSessionCleanup, provide_db
 from panel_core import redis_pool
 from panel_core.branding import load_branding
 from panel_core.clock import Clock, SystemClock
@@ -70,7 +70,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = check_settings(settings or get_settings())
     clock = clock or SystemClock()
     redis = redis_pool.connect(settings)
-    db = create_engine(settings.database_url)
+    db = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     sessions = create_session_factory(db)
     engine_client = CamundaRestClient(
         settings.camunda_rest_url, settings.camunda_request_timeout_seconds
@@ -186,6 +190,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             RequestIdMiddleware(),
             metrics.middleware,
             LocaleMiddleware(),
+            GuardSessionCleanup(),
             session_config.middleware,
             CsrfTokenGuard(),
         ],

@@ -39,6 +39,8 @@ from devtools.ports import LOOPBACK, free_ports
 __all__ = [
     "CAMUNDA_VERSION",
     "DEFAULT_EXPORTED_VALUE_TYPES",
+    "EXPORTER_BATCH_CYCLE_MILLIS",
+    "EXPORTER_BATCH_SIZE",
     "EXPORTER_VERSION",
     "JAVA_MAX_VERSION",
     "JAVA_MIN_VERSION",
@@ -79,6 +81,13 @@ _EXPORTER_JAR_NAME = f"zeebe-redis-exporter-{EXPORTER_VERSION}-jar-with-dependen
 _EXPORTER_REPO_PATH = Path(
     "io/zeebe/redis/zeebe-redis-exporter", EXPORTER_VERSION, _EXPORTER_JAR_NAME
 )
+
+# The exporter writes what it holds once per cycle (its default: 500 ms, 250 records), so a
+# record waits up to a cycle before it reaches Redis: that wait is the floor of the panel's
+# task latency. 20 ms costs an idle exporter 50 wake-ups a second; a batch of 500 keeps a
+# burst to a few round trips (docs/operations.md, bench/pipeline.py).
+EXPORTER_BATCH_SIZE = 500
+EXPORTER_BATCH_CYCLE_MILLIS = 20
 
 # Inherited variables with these prefixes would reconfigure the broker behind
 # our back (Spring Boot binds all of them), so the child never sees them.
@@ -221,7 +230,8 @@ class CamundaEngine:
     API) are free loopback ports unless given, chosen once in the constructor
     so that :meth:`restart` comes back on the same addresses. With a
     ``redis_url`` the Redis exporter is enabled and writes JSON events of
-    ``exported_value_types`` to Redis streams ``zeebe:<VALUE_TYPE>``.
+    ``exported_value_types`` to Redis streams ``zeebe:<VALUE_TYPE>``. ``partitions`` runs
+    that many partitions on the one broker (start-up waits for a leader of each).
     """
 
     def __init__(
@@ -241,6 +251,10 @@ class CamundaEngine:
         redis_max_ttl_seconds: int = 24 * 3600,
         redis_delete_after_acknowledge: bool = True,
         max_heap: str = "768m",
+        partitions: int = 1,
+        exporter_batch_size: int = EXPORTER_BATCH_SIZE,
+        exporter_batch_cycle_millis: int = EXPORTER_BATCH_CYCLE_MILLIS,
+        raft_flush: bool = False,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir: Path = data_dir.absolute()
@@ -262,6 +276,10 @@ class CamundaEngine:
         self.redis_max_ttl_seconds = redis_max_ttl_seconds
         self.redis_delete_after_acknowledge = redis_delete_after_acknowledge
         self.max_heap = max_heap
+        self.partitions = partitions
+        self.exporter_batch_size = exporter_batch_size
+        self.exporter_batch_cycle_millis = exporter_batch_cycle_millis
+        self.raft_flush = raft_flush
         self.extra_env: dict[str, str] = dict(extra_env or {})
         self.startup_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -404,6 +422,12 @@ class CamundaEngine:
             MANAGEMENT_SERVER_PORT=str(self.monitoring_port),
             ZEEBE_BROKER_THREADS_CPUTHREADCOUNT="1",
             ZEEBE_BROKER_THREADS_IOTHREADCOUNT="1",
+            # Several partitions share the one CPU thread; each has its own log and exporter.
+            ZEEBE_BROKER_CLUSTER_PARTITIONSCOUNT=str(self.partitions),
+            # A single-node development broker: an fsync per commit buys nothing a killed
+            # process would lose (the page cache survives it) and adds its latency to every
+            # record; only a host crash could lose the unflushed tail.
+            ZEEBE_BROKER_CLUSTER_RAFT_FLUSH_ENABLED=str(self.raft_flush).lower(),
             **loopback_only,
         )
         if self.redis_url is not None:
@@ -418,6 +442,8 @@ class CamundaEngine:
                 ZEEBE_REDIS_DELETE_AFTER_ACKNOWLEDGE=str(
                     self.redis_delete_after_acknowledge
                 ).lower(),
+                ZEEBE_REDIS_BATCH_SIZE=str(self.exporter_batch_size),
+                ZEEBE_REDIS_BATCH_CYCLE_MILLIS=str(self.exporter_batch_cycle_millis),
             )
         env.update(self.extra_env)
         return env

@@ -397,7 +397,9 @@ async def dead_letters(settings: Settings, *, replay: bool) -> int:
         for entry_id, fields in entries:
             text = {_text(k): v for k, v in (fields or {}).items()}
             stream, reason = _text(text.get("stream")), _text(text.get("reason"))
-            print(f"{_text(entry_id)}  {stream} {_text(text.get('entry'))}: {reason}")
+            # The consumer group (record consumer shard) that set it aside, when it says.
+            group = f" [{_text(text.get('group'))}]" if text.get("group") else ""
+            print(f"{_text(entry_id)}  {stream} {_text(text.get('entry'))}{group}: {reason}")
             if not replay:
                 continue
             record = text.get("record") or b""

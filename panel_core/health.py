@@ -49,6 +49,13 @@ STREAM_OLDEST: Final = Gauge(
     "Age of the oldest record of each stream read but not yet acknowledged.",
     ["stream"],
 )
+# The lag gauges above are those of this process's consumer group: with several record
+# consumer shards, each process reports its own shard's group, named here.
+CONSUMER_GROUP: Final = Gauge(
+    "panel_engine_records_consumer_group",
+    "The consumer group whose lag and pending records this process reports (always 1).",
+    ["group"],
+)
 DEAD_LETTER_DEPTH: Final = Gauge(
     "panel_engine_records_dead_letter_depth",
     "Records in the dead-letter stream, waiting for an operator.",
@@ -168,4 +175,5 @@ async def refresh_stream_gauges(
         STREAM_LAG.labels(stream).set(lag)
         STREAM_PENDING.labels(stream).set(pending)
         STREAM_OLDEST.labels(stream).set(oldest_age)
+    CONSUMER_GROUP.labels(group).set(1)
     DEAD_LETTER_DEPTH.set(int(await redis.xlen(DEAD_LETTER_STREAM)))

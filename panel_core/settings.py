@@ -16,6 +16,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     # SQLAlchemy async URL. SQLite is the zero-setup default of the demo only.
     database_url: str = "sqlite+aiosqlite:///./customer-panel.db"
+    # Database connections a web process keeps open, and how many more it may open for a
+    # burst (closed again when returned): opening one costs PostgreSQL a new backend process,
+    # so under steady load every request should find a kept one (docs/operations.md).
+    database_pool_size: int = 20
+    database_max_overflow: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Connections one process keeps to Redis at most; a command waits this long for one.
     redis_max_connections: int = 64
@@ -39,6 +44,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_http_host: str = "127.0.0.1"
     worker_http_port: int = 9464
     exporter_consumer_group: str = "customer-panel"
+    # Record consumption split across worker processes: each process applies the records of
+    # the process instances that hash to its shard (0..shards-1), in its own consumer group
+    # (see the operations guide); every process must be given the same number of shards.
+    record_consumer_shards: int = 1
+    record_consumer_shard: int = 0
     # A record waiting for another one (a task whose form is not known yet) is set aside in
     # the dead-letter stream once it is this old.
     record_defer_limit_seconds: float = 300.0
@@ -233,6 +243,10 @@ def check_settings(settings: Settings) -> Settings:
         )
     if not settings.chat_default_team.strip():
         raise SettingsError("PANEL_CHAT_DEFAULT_TEAM must name a staff group.")
+    if not 0 <= settings.record_consumer_shard < settings.record_consumer_shards:
+        raise SettingsError(
+            "PANEL_RECORD_CONSUMER_SHARD must be from 0 to PANEL_RECORD_CONSUMER_SHARDS - 1."
+        )
     if not settings.demo_mode and settings.hash_key == Settings().hash_key:
         raise SettingsError("Set PANEL_HASH_KEY to a long random secret outside demo mode.")
     return settings

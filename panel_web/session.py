@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
@@ -20,6 +21,7 @@ from litestar.middleware.session.server_side import (
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 from litestar.types import Empty, Message, ScopeSession
+from litestar.utils.dataclass import extract_dataclass_items
 from redis.asyncio import Redis
 
 # KEYS: session key, revocation key. ARGV: data, seconds to live (0: none).
@@ -50,13 +52,27 @@ class SessionStore(RedisStore):
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
     ) -> None:
+        await self.set_unless_revoked(key, value, expires_in)
+
+    async def set_unless_revoked(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> bool:
+        """Store the session unless its id is revoked; whether it was stored."""
         seconds = (
             int(expires_in.total_seconds()) if isinstance(expires_in, timedelta) else expires_in
         )
-        await self._set_unless_revoked(
+        stored = await self._set_unless_revoked(
             keys=[self._make_key(key), self._revocation_key(key)],
             args=[value, seconds or 0],
         )
+        return bool(stored)
+
+    async def get_unless_revoked(self, key: str) -> bytes | None:
+        """The session's data, None if it is revoked or gone: one round trip, not two."""
+        revoked, data = await self._redis.mget(self._revocation_key(key), self._make_key(key))
+        if revoked is not None or data is None:
+            return None
+        return data if isinstance(data, bytes) else str(data).encode()
 
     async def revoke(self, key: str) -> None:
         """End the session for good: its data goes and its id can never be stored again."""
@@ -88,9 +104,12 @@ class RotatingSessionBackend(ServerSideSessionBackend):
     ) -> dict[str, Any]:
         session_id = connection.cookies.get(self.config.key)
         store = self.config.get_store_from_app(connection.scope["app"])
-        if session_id and isinstance(store, SessionStore) and await store.is_revoked(session_id):
+        if not isinstance(store, SessionStore):
+            return await super().load_from_connection(connection)
+        if not session_id:
             return {}
-        return await super().load_from_connection(connection)
+        data = await store.get_unless_revoked(session_id)
+        return self.deserialize_data(data) if data is not None else {}
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         rotated = connection.state.get(_NEW_ID)
@@ -122,15 +141,36 @@ class RotatingSessionBackend(ServerSideSessionBackend):
                 if has_cookie:
                     await self.delete(str(existing), store=store)
                 connection.state[_NEW_ID] = self.generate_session_id()
-            elif (
-                has_cookie
-                and isinstance(store, SessionStore)
-                and await store.is_revoked(str(existing))
-            ):
-                # The session ended while this request ran (a logout, a parallel sign-in that
-                # rotated it): nothing is stored, and the browser's newer cookie is left alone.
+            elif has_cookie and isinstance(store, SessionStore):
+                await self._store_unless_revoked(scope_session, message, connection, store)
                 return
         await super().store_in_message(scope_session, message, connection)
+
+    async def _store_unless_revoked(
+        self,
+        scope_session: dict[str, Any],
+        message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+        store: SessionStore,
+    ) -> None:
+        """The session saved under its id, and its cookie sent, only if the id is still live.
+
+        The session may have ended while this request ran (a logout, a parallel sign-in that
+        rotated it): then nothing is stored, and the browser's newer cookie is left alone. The
+        check and the write are one atomic step in Redis.
+        """
+        session_id = self.get_session_id(connection)
+        data = self.serialize_data(scope_session, connection.scope)
+        max_age = int(self.config.max_age) if self.config.max_age is not None else None
+        if not await store.set_unless_revoked(session_id, data, expires_in=max_age):
+            return
+        cookie_params = dict(
+            extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys())
+        )
+        MutableScopeHeaders.from_message(message).add(
+            "Set-Cookie",
+            Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""),
+        )
 
 
 @dataclass

@@ -92,7 +92,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         raise SettingsError("Set PANEL_STAFF_OIDC_CLIENT_SECRET: the dashboard's OIDC client.")
     clock = clock or SystemClock()
     redis = redis_pool.connect(settings)
-    db = create_engine(settings.database_url)
+    db = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     sessions = create_session_factory(db)
     engine = CamundaRestClient(settings.camunda_rest_url, settings.camunda_request_timeout_seconds)
     base_url = settings.staff_public_base_url.rstrip("/")

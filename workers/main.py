@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import httpx
-from pyzeebe import ZeebeWorker, create_insecure_channel
+from pyzeebe import create_insecure_channel
 
 from panel_core import redis_pool
 from panel_core.appointments.reminders import ReminderJob
@@ -28,6 +28,7 @@ from panel_core.clock import SystemClock
 from panel_core.conversations.away import AwaySmsJob
 from panel_core.db.session import create_engine, create_session_factory
 from panel_core.documents.storage import LocalDiskStorage
+from panel_core.engine.mirror import consumer_group
 from panel_core.engine.rest import CamundaRestClient
 from panel_core.identity.service import LoginService
 from panel_core.notifications.email_dispatcher import (
@@ -40,6 +41,7 @@ from panel_core.observability import configure_logging
 from panel_core.outboxes import email_outbox, engine_outboxes, sms_outbox
 from panel_core.settings import Settings, SettingsError, get_settings
 from workers.engine_records import EngineRecordConsumer
+from workers.jobs import JobWorker
 from workers.observability import ObservabilityServer, WorkerProbes, create_observability_app
 from workers.routers import bureau, case_status, invitation
 
@@ -63,7 +65,9 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
     try:
         provider = build_provider(settings, redis, http)
         mailer = build_sender(settings) if email_configured(settings) else None
-        worker = ZeebeWorker(
+        # pyzeebe's routers with a job intake of our own: at the concurrency limit it waits
+        # for a job to end, not 5 s (workers/jobs.py).
+        worker = JobWorker(
             channel,
             name=settings.worker_name,
             stream_enabled=settings.worker_stream_jobs,
@@ -85,14 +89,21 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
         worker.include_router(
             bureau.build_router(settings, sessions, bureau_http, settings.worker_max_concurrency)
         )
+        records_group = consumer_group(
+            settings.exporter_consumer_group,
+            settings.record_consumer_shards,
+            settings.record_consumer_shard,
+        )
         consumer = EngineRecordConsumer(
             redis,
             sessions,
-            group=settings.exporter_consumer_group,
+            group=records_group,
             # One stable name per host and process: a restarted worker picks up its own
             # pending records first.
             consumer=f"{socket.gethostname()}-{settings.worker_name}",
             defer_limit_seconds=settings.record_defer_limit_seconds,
+            shards=settings.record_consumer_shards,
+            shard=settings.record_consumer_shard,
         )
         outboxes = engine_outboxes(settings, sessions, rest, redis)
         sms = sms_outbox(settings, sessions, provider)
@@ -131,7 +142,7 @@ async def run(settings: Settings, stopped: asyncio.Event) -> int:
                 sessions,
                 redis,
                 rest,
-                settings.exporter_consumer_group,
+                records_group,
                 alive=lambda: not any(task.done() for task in tasks),
             )
             server = ObservabilityServer(

@@ -55,6 +55,8 @@ def create_observability_app(probes: WorkerProbes) -> Litestar:
         body: dict[str, object] = {
             "status": "ready" if ok else "not ready",
             "checks": {check.name: check.detail or "ok" for check in checks},
+            # Which shard's consumer group this process reads the engine's records with.
+            "records_group": probes.consumer_group,
         }
         return Response(body, status_code=200 if ok else 503)
 

@@ -16,7 +16,11 @@ from bff.dependencies import ParticipantContext, ParticipantController
 from bff.schemas import CompletionIn, CompletionOut, TaskDetailOut, TaskOut
 from bff.services.task_completion import complete_participant_task
 from panel_core.db.models import PanelTask
-from panel_core.tasks.service import get_participant_task, list_participant_tasks
+from panel_core.tasks.service import (
+    TaskSummary,
+    get_participant_task,
+    list_participant_task_summaries,
+)
 from panel_core.variables import form_variables
 from panel_web.request import client_of
 
@@ -27,7 +31,7 @@ FORM_UNSUPPORTED = (
 )
 
 
-def to_out(task: PanelTask) -> TaskOut:
+def to_out(task: PanelTask | TaskSummary) -> TaskOut:
     return TaskOut(
         id=task.id,
         name=task.name,
@@ -48,7 +52,9 @@ class ParticipantApiController(ParticipantController):
     async def list_tasks(
         self, db: NamedDependency[AsyncSession], participant: NamedDependency[ParticipantContext]
     ) -> list[TaskOut]:
-        tasks = await list_participant_tasks(db, participant.case_id, participant.participant_id)
+        tasks = await list_participant_task_summaries(
+            db, participant.case_id, participant.participant_id
+        )
         return [to_out(task) for task in tasks]
 
     @get("/tasks/{task_id:uuid}")

@@ -51,19 +51,38 @@ def reopen(case: Case) -> None:
 
 def participant_access(case: Case, now: datetime) -> str | None:
     """What the case's participants see at ``now``; None once their access has ended."""
-    if case.purged_at is not None:
+    return _access(case.purged_at, case.closed_at, case.access_until, case.access_shows, now)
+
+
+def _access(
+    purged_at: datetime | None,
+    closed_at: datetime | None,
+    access_until: datetime | None,
+    access_shows: str | None,
+    now: datetime,
+) -> str | None:
+    if purged_at is not None:
         return None
-    if case.closed_at is None:
+    if closed_at is None:
         return EVERYTHING
-    if case.access_until is None or now >= case.access_until:
+    if access_until is None or now >= access_until:
         return None
-    return case.access_shows or STATUS
+    return access_shows or STATUS
 
 
 async def case_access(session: AsyncSession, case_id: object, now: datetime) -> str | None:
-    """:func:`participant_access` of a case by its id; None for a case that is not there."""
-    case = await session.scalar(select(Case).where(Case.id == case_id))
-    return participant_access(case, now) if case is not None else None
+    """:func:`participant_access` of a case by its id; None for a case that is not there.
+
+    Every participant request asks this, so it reads the four columns it needs, not the case.
+    """
+    row = (
+        await session.execute(
+            select(Case.purged_at, Case.closed_at, Case.access_until, Case.access_shows).where(
+                Case.id == case_id
+            )
+        )
+    ).one_or_none()
+    return _access(*row, now) if row is not None else None
 
 
 async def instance_ended(session: AsyncSession, process_instance_key: int, at: datetime) -> bool:

@@ -9,8 +9,9 @@ event loop) after the outermost transaction commits or ends without committing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -79,3 +80,23 @@ def pending_actions(session: AsyncSession) -> dict[str, Any]:
         "commit": len(session.info.get(_ON_COMMIT, [])),
         "rollback": len(session.info.get(_ON_ROLLBACK, [])),
     }
+
+
+@contextlib.asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """``session.begin_nested()`` whose rollback also undoes the actions registered inside it.
+
+    What a rolled-back savepoint registered would otherwise follow the outer commit (a live
+    update about a change that never happened) or never run (a file to discard).
+    """
+    commit_mark = len(session.info.get(_ON_COMMIT, []))
+    rollback_mark = len(session.info.get(_ON_ROLLBACK, []))
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        del session.info.get(_ON_COMMIT, [])[commit_mark:]
+        undone = session.info.get(_ON_ROLLBACK, [])
+        _schedule(undone[rollback_mark:])
+        del undone[rollback_mark:]
+        raise

@@ -31,8 +31,11 @@ from panel_core.engine.records import (
 from panel_core.tasks.service import apply_user_task, record_form, record_process
 from panel_core.variables import record_process_instance, record_variable
 
-# Streams are read in this order within every batch: a process and a form must be known
-# before the task that names and pins them, and a task's variables before its page shows.
+# The exporter's streams. Within a batch the consumer applies the deployments first (a
+# process and a form must be known before the task that names and pins them), then each
+# process instance's records in the engine's log order, the instances with a user task
+# first; records of equal position (written by hand) keep this order, so a task's variables
+# still come before its page shows.
 STREAMS = (
     c.STREAM_PROCESS,
     c.STREAM_FORM,
@@ -44,6 +47,9 @@ STREAMS = (
     c.STREAM_INCIDENT,
     c.STREAM_JOB,
 )
+# Streams whose records belong to no process instance: every shard applies them (they are
+# idempotent), so that no shard's tasks wait for another shard to learn a deployment.
+DEPLOYMENT_STREAMS = frozenset({c.STREAM_PROCESS, c.STREAM_FORM})
 # The records of a process's own element that end it.
 ENDING = frozenset({"ELEMENT_COMPLETED", "ELEMENT_TERMINATED"})
 # Where records that cannot be applied are set aside, with the reason, for an operator.
@@ -103,3 +109,27 @@ async def replay_record(
     except Exception as exc:
         return f"not replayed: {type(exc).__name__}: {exc}"
     return "applied"
+
+
+def consumer_group(base: str, shards: int = 1, shard: int = 0) -> str:
+    """The consumer group of one record-consumer shard.
+
+    One shard keeps the configured name (what a single worker process always used). With
+    several, the name also says how many there are: a shard of another split applies other
+    instances, and must not inherit a group whose entries were acknowledged for those.
+    """
+    if shards <= 1:
+        return base
+    if not 0 <= shard < shards:
+        raise ValueError(f"record consumer shard {shard} is not one of 0..{shards - 1}")
+    return f"{base}-{shard}-of-{shards}"
+
+
+def shard_of(process_instance_key: int, shards: int) -> int:
+    """The shard that applies a process instance's records; shard 0 takes the ones of none.
+
+    All records of one instance go to one shard, which applies them in the engine's order.
+    """
+    if shards <= 1 or process_instance_key <= 0:
+        return 0
+    return process_instance_key % shards
