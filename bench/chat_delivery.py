@@ -276,9 +276,7 @@ async def run(settings: Settings, base_url: str) -> dict[str, Any]:
         for participant_id, conversation_id in pairs:
             client = await sign_in(base_url, participant_id)
             streams.append(Stream(conversation_id, client))
-        # Opened a batch at a time, as pages open over a few seconds: the panel's Redis pool
-        # (redis-py's default of 100 connections, which refuses rather than waits) answers
-        # a burst of 200 requests at once with 503s.
+        # Opened a batch at a time, as pages open over a few seconds.
         for start in range(0, len(streams), OPEN_BATCH):
             listeners += [
                 asyncio.create_task(listen(s, figures)) for s in streams[start : start + OPEN_BATCH]

@@ -82,9 +82,6 @@ class SessionStore(RedisStore):
             pipe.delete(self._make_key(key))
             await pipe.execute()
 
-    async def is_revoked(self, key: str) -> bool:
-        return bool(await self._redis.exists(self._revocation_key(key)))
-
 
 # Set by the login: the response stores the session under a fresh id and deletes the old one,
 # so an id known before login (fixation) is worth nothing after it.

@@ -172,7 +172,9 @@ async def test_an_analyst_claims_and_completes_the_review_to_a_decision(
 ) -> None:
     anna = await people()
     await anna.sign_in("anna.analityk")
-    unassigned = await anna.page("/?tab=unassigned")
+    # Filtered by the case: the suite's other tests leave tasks of their own in these tabs.
+    only = f"case_number={in_review.case_number}"
+    unassigned = await anna.page(f"/?tab=unassigned&{only}")
     assert in_review.case_number in unassigned.text
 
     claimed = await anna.post_form(
@@ -184,7 +186,7 @@ async def test_an_analyst_claims_and_completes_the_review_to_a_decision(
     # The case beside the form: the participant, their answers and their document.
     assert "Kredytobiorca" in page.text or "Borrower" in page.text
     assert "income-proof.pdf" in page.text
-    mine = await anna.page("/?tab=mine")
+    mine = await anna.page(f"/?tab=mine&{only}")
     assert in_review.case_number in mine.text
 
     sent = await anna.post_form(
@@ -292,7 +294,9 @@ async def test_a_manager_sees_every_task_and_reassigns_one(
     magda, adam = await people(), await people()
     await magda.sign_in("magda.kierownik")
     await adam.sign_in("adam.analityk")
-    everything = await magda.page("/?tab=all")
+    # Filtered by the case: the suite's other tests leave tasks of their own in these tabs.
+    only = f"case_number={in_review.case_number}"
+    everything = await magda.page(f"/?tab=all&{only}")
     assert in_review.case_number in everything.text
     assert (await task_row(sessions, in_review.analyst_task_id)).assignee is None
 
@@ -306,7 +310,7 @@ async def test_a_manager_sees_every_task_and_reassigns_one(
         return (await task_row(sessions, in_review.analyst_task_id)).assignee
 
     assert await eventually(assigned) == "adam.analityk"
-    mine = await adam.page("/?tab=mine")
+    mine = await adam.page(f"/?tab=mine&{only}")
     assert in_review.case_number in mine.text
     reassigned = await staff_events(sessions, audit.TASK_REASSIGNED, in_review.case_id)
     assert reassigned[-1].staff_name == "Magda Kamińska"
